@@ -1,0 +1,132 @@
+"""Shared test fixtures: the named personas every test uses, API helpers, the real queue."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from django.test import Client
+
+os.environ.setdefault("GUANXI_TESTING", "1")
+PASSWORD = "Persona-Pass-2026!"
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def org(db: Any) -> Any:
+    """A small company: HQ with East sales (a team of two), South sales, service, marketing."""
+    from guanxi.core.models import Department, Role, Team, User
+
+    def dept(name: str, parent: Department | None = None) -> Department:
+        d = Department.objects.create(name=name, parent=parent)
+        d.path = (parent.path if parent else "/") + f"{d.pk}/"
+        d.save(update_fields=["path"])
+        return d
+
+    hq = dept("总公司")
+    east = dept("华东销售部", hq)
+    east_sub = dept("上海办事处", east)
+    south = dept("华南销售部", hq)
+    service_dept = dept("客户服务部", hq)
+    marketing_dept = dept("市场部", hq)
+
+    def person(username: str, department: Department, *roles: str, name: str = "") -> User:
+        user = User.objects.create_user(username=username, password=PASSWORD, name=name or username,
+                                        department=department)
+        user.roles.set([Role.objects.get(code=r) for r in roles])
+        return user
+
+    class Org:
+        pass
+
+    o = Org()
+    o.hq, o.east, o.east_sub, o.south = hq, east, east_sub, south
+    o.salesperson = person("sales", east, "salesperson", name="王伟")
+    o.teammate = person("sales2", east, "salesperson", name="李娜")
+    o.sub_sales = person("sales3", east_sub, "salesperson", name="张敏")
+    o.manager = person("manager", east, "sales_manager", name="刘洋")
+    o.gm = person("gm", hq, "general_manager", name="陈总")
+    o.service = person("service", service_dept, "service_agent", name="赵静")
+    o.marketing = person("marketing", marketing_dept, "marketing", name="孙丽")
+    o.outsider = person("outsider", south, "salesperson", name="周杰")
+    o.south_manager = person("manager_s", south, "sales_manager", name="吴刚")
+    o.admin = person("admin", hq, "admin", name="管理员")
+    o.team = Team.objects.create(name="华东一组", department=east)
+    o.team.members.set([o.salesperson, o.teammate])
+    return o
+
+
+@pytest.fixture
+def login() -> Any:
+    def make(user: Any) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api(db: Any) -> Any:
+    """Return a function giving an API client authenticated with a fresh bearer token."""
+    from guanxi.core.services.tokens import token_create
+
+    class Api:
+        def __init__(self, user: Any) -> None:
+            _token, raw = token_create(actor=user, name="test")
+            self.client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+            self.user = user
+
+        def _call(self, method: str, path: str, data: Any = None, **extra: Any) -> Any:
+            fn = getattr(self.client, method)
+            if method in {"post", "patch", "put"}:
+                return fn(path, data=data if data is not None else {}, content_type="application/json", **extra)
+            return fn(path, data=data, **extra)
+
+        def get(self, path: str, data: Any = None, **extra: Any) -> Any:
+            return self._call("get", path, data, **extra)
+
+        def post(self, path: str, data: Any = None, **extra: Any) -> Any:
+            return self._call("post", path, data, **extra)
+
+        def patch(self, path: str, data: Any = None, **extra: Any) -> Any:
+            return self._call("patch", path, data, **extra)
+
+        def delete(self, path: str, **extra: Any) -> Any:
+            return self.client.delete(path, **extra)
+
+    return Api
+
+
+@pytest.fixture
+def account_factory(db: Any) -> Any:
+    from guanxi.core import codes
+    from guanxi.customers.models import Account
+
+    def make(owner: Any = None, **fields: Any) -> Account:
+        fields.setdefault("name", f"测试公司{codes.reserve('test-account')[0]}有限公司")
+        return Account.objects.create(code=codes.next_customer_code(), owner=owner,
+                                      department=owner.department if owner else None, **fields)
+
+    return make
+
+
+@pytest.fixture
+def run_queue() -> Any:
+    """Run every task waiting on the real (embedded SQLite) queue, in this process."""
+    from huey.contrib.djhuey import HUEY
+
+    def drain() -> int:
+        count = 0
+        while (task := HUEY.dequeue()) is not None:
+            HUEY.execute(task)
+            count += 1
+        return count
+
+    HUEY.flush()
+    return drain

@@ -1,0 +1,37 @@
+"""What every page's shell needs: navigation, rights, unread notifications."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from guanxi.core.models import Notification
+from guanxi.core.permissions import has_perm
+
+# The sections of guanxi, in order. Sections whose app is not built yet show as disabled
+# entries so that the shape of the product is visible from the first release.
+NAV = [
+    ("core:home", _("My desk"), None),
+    ("customers:account-list", _("Accounts"), "account.view"),
+    (None, _("Follow-ups"), None),
+    (None, _("Sales"), None),
+    (None, _("Service"), None),
+    (None, _("Marketing"), None),
+    (None, _("Analytics"), None),
+]
+
+
+def shell(request: HttpRequest) -> dict[str, Any]:
+    user: Any = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    perms = {p: has_perm(user, p) for p in ("org.manage", "audit.view_all", "recycle.view", "account.view",
+                                            "account.add", "account.delete", "account.approve", "account.export")}
+    return {
+        "nav": [(url, label) for url, label, perm in NAV if url and (perm is None or perms.get(perm))],
+        "nav_coming": [label for url, label, perm in NAV if url is None],
+        "can": {k.replace(".", "_"): v for k, v in perms.items()},
+        "unread_count": Notification.objects.filter(user=user, read_at__isnull=True).count(),
+    }

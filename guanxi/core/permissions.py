@@ -1,0 +1,101 @@
+"""Who may do what: the one table of role rights, and the declaration every route carries.
+
+Visibility (which records a user sees) lives in ``access.py``; this module answers
+"may this user perform this action at all". Both are read by services and selectors,
+never re-implemented in views.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from enum import IntEnum
+from typing import Any, TypeVar
+
+from guanxi.core.models import Role
+
+R = Role.Code
+
+
+class Scope(IntEnum):
+    """How far a role sees records that have an owner; a larger value sees more."""
+
+    OWN = 1
+    TEAM = 2
+    DEPARTMENT = 3
+    EVERYTHING = 4
+
+
+ROLE_SCOPE: dict[str, Scope] = {
+    R.SALESPERSON: Scope.OWN,  # R10.4: salespeople see only their own customers
+    R.SERVICE_AGENT: Scope.OWN,
+    R.MARKETING: Scope.DEPARTMENT,
+    R.SALES_MANAGER: Scope.DEPARTMENT,  # their department and every department below it
+    R.GENERAL_MANAGER: Scope.EVERYTHING,
+    R.ADMIN: Scope.EVERYTHING,
+}
+
+ACCOUNT_READ = {"account.view"}
+ACCOUNT_WRITE = {"account.add", "account.change"}
+ROLE_PERMISSIONS: dict[str, set[str]] = {
+    # R10.4: salespeople never hold a delete right.
+    R.SALESPERSON: ACCOUNT_READ | ACCOUNT_WRITE | {"grant.request"},
+    R.SERVICE_AGENT: ACCOUNT_READ | {"grant.request"},
+    R.MARKETING: ACCOUNT_READ | {"account.export", "grant.request"},
+    R.SALES_MANAGER: ACCOUNT_READ | ACCOUNT_WRITE | {
+        "account.delete", "account.approve", "account.export", "account.reassign",
+        "grant.request", "grant.decide", "recycle.view", "audit.view_scoped",
+    },
+    R.GENERAL_MANAGER: ACCOUNT_READ | ACCOUNT_WRITE | {
+        "account.delete", "account.approve", "account.export", "account.reassign",
+        "grant.request", "grant.decide", "recycle.view", "audit.view_scoped",
+        "changerequest.decide",
+    },
+    R.ADMIN: ACCOUNT_READ | ACCOUNT_WRITE | {
+        "account.delete", "account.approve", "account.export", "account.reassign",
+        "grant.decide", "recycle.view", "audit.view_all", "audit.view_scoped",
+        "org.manage", "approvalpolicy.manage", "department.change", "department.delete",
+        "team.change", "team.delete",
+    },
+}
+
+
+def has_perm(user: Any, perm: str) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return any(perm in ROLE_PERMISSIONS.get(code, set()) for code in user.role_codes())
+
+
+# --- Route declarations ------------------------------------------------------------------
+PUBLIC = "public"
+AUTHENTICATED = "authenticated"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def declare(permission: str) -> Callable[[F], F]:
+    """Mark a view or API operation with the permission it requires, and enforce it.
+
+    ``public`` and ``authenticated`` are the two non-role levels; anything else is a
+    role right from ROLE_PERMISSIONS. The URL walker test fails on any route without a
+    declaration, so no endpoint is open by omission.
+    """
+
+    def mark(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
+            if permission != PUBLIC:
+                from django.contrib.auth.views import redirect_to_login
+
+                from guanxi.core.errors import Forbidden
+
+                user = getattr(request, "user", None)
+                if user is None or not user.is_authenticated:
+                    return redirect_to_login(request.get_full_path())
+                if permission != AUTHENTICATED and not has_perm(user, permission):
+                    raise Forbidden()
+            return view(request, *args, **kwargs)
+
+        wrapper.guanxi_permission = permission  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return mark

@@ -1,0 +1,62 @@
+"""Personal API tokens: shown once, stored as a SHA-256 hash, revoked on deactivation."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from guanxi.core import audit
+from guanxi.core.errors import Invalid, NotFound
+from guanxi.core.models import ApiToken, User
+
+TOKEN_PREFIX = "gx_"
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@transaction.atomic
+def token_create(*, actor: User, name: str) -> tuple[ApiToken, str]:
+    """Create a token for ``actor``; return it with the raw value, which is never stored."""
+    name = (name or "").strip()[:100] or _("API token")
+    if not actor.is_active:
+        raise Invalid(_("This account is inactive."))
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=actor, name=name, prefix=raw[:10], key_hash=hash_token(raw))
+    audit.record(actor=actor, action="create", obj=token, changes={"name": [None, name]})
+    return token, raw
+
+
+@transaction.atomic
+def token_revoke(*, actor: User, token_id: int) -> ApiToken:
+    token = ApiToken.objects.filter(pk=token_id, user=actor, revoked_at__isnull=True).first()
+    if token is None:
+        raise NotFound()
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+    audit.record(actor=actor, action="delete", obj=token)
+    return token
+
+
+def user_for_token(raw: str) -> User | None:
+    """Return the active user a raw token belongs to, or None."""
+    token = (ApiToken.objects.select_related("user")
+             .filter(key_hash=hash_token(raw), revoked_at__isnull=True).first())
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.expires_at and token.expires_at <= now:
+        return None
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 300:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user
+
+
+def actor_repr(actor: Any) -> str:
+    return actor.get_username() if getattr(actor, "is_authenticated", False) else "anonymous"

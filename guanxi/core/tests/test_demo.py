@@ -1,0 +1,176 @@
+"""The demo company: documented sizes, valid identifiers, named logins, determinism, idempotence."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any
+
+import pytest
+from django.contrib.auth import authenticate
+from django.db.models import F
+from django.test import RequestFactory
+
+from guanxi.core.models import CodeSequence, Department, Team, User
+from guanxi.core.validators import is_mobile, is_valid_credit_code
+from guanxi.customers.models import Account
+from guanxi.demo import (
+    DEMO_PASSWORD,
+    SIZES,
+    account_code,
+    build_demo,
+    chinese_number,
+    generate_accounts,
+    plan_organisation,
+)
+
+# Pinned so the in-memory generation below sees the same history as the build.
+NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
+
+FIXED_LOGINS = {
+    "admin": ("admin", "总公司"),
+    "gm": ("general_manager", "总公司"),
+    "manager": ("sales_manager", "华东销售部"),
+    "sales": ("salesperson", "华东销售部"),
+    "sales2": ("salesperson", "华东销售部"),
+    "service": ("service_agent", "客户服务部"),
+    "marketing": ("marketing", "市场部"),
+    "outsider": ("salesperson", "华南销售部"),
+}
+
+
+@pytest.fixture
+def fast_hashing(settings: Any) -> None:
+    # Logging eight users in with PBKDF2 costs seconds; the password logic is the same.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def demo(db: None, fast_hashing: None) -> dict[str, Any]:
+    return build_demo("S", now=NOW)
+
+
+def test_size_s_has_the_documented_counts(demo: dict[str, Any]) -> None:
+    spec = SIZES["S"]
+    assert demo["created"] is True
+    assert demo["size"] == "S"
+    # The benchmark table counts departments below the company; the root is the company.
+    assert Department.objects.count() == 1 + spec.departments == demo["departments"]
+    assert User.objects.count() == spec.users == demo["users"]
+    assert Account.objects.count() == spec.accounts == demo["accounts"]
+    assert CodeSequence.objects.get(name="customer").value == spec.accounts
+
+
+def test_every_credit_code_is_valid_and_unique_and_every_phone_a_mobile(demo: dict[str, Any]) -> None:
+    rows = list(Account.objects.values_list("kind", "credit_code", "phone"))
+    codes = [code for kind, code, _ in rows if kind == "enterprise"]
+    assert all(is_valid_credit_code(code) for code in codes)
+    assert len(set(codes)) == len(codes)
+    assert all(code == "" for kind, code, _ in rows if kind == "individual")
+    phones = [phone for _, _, phone in rows if phone]
+    assert len(phones) > 0.85 * len(rows)
+    assert all(is_mobile(phone) for phone in phones)
+
+
+def test_fixed_logins_have_their_roles_departments_and_password(demo: dict[str, Any]) -> None:
+    for username, (role, department) in FIXED_LOGINS.items():
+        user = User.objects.get(username=username)
+        assert user.role_codes() == {role}, username
+        assert user.department is not None and user.department.name == department
+        assert user.name  # a Chinese full name, shown everywhere instead of the username
+        # django-axes guards authentication and insists on the request it throttles by.
+        request = RequestFactory().post("/login/")
+        assert authenticate(request, username=username, password=DEMO_PASSWORD) == user, username
+    assert User.objects.get(username="admin").is_staff
+    assert not User.objects.get(username="sales").is_staff
+
+
+def test_sales_and_sales2_share_a_team_led_by_the_manager(demo: dict[str, Any]) -> None:
+    team = Team.objects.get(name="华东一组")
+    assert team.leader is not None and team.leader.username == "manager"
+    members = set(team.members.values_list("username", flat=True))
+    assert {"sales", "sales2"} <= members
+    assert "outsider" not in members
+
+
+def test_department_paths_follow_parents(demo: dict[str, Any]) -> None:
+    departments = list(Department.objects.select_related("parent"))
+    roots = [d for d in departments if d.parent is None]
+    assert [d.name for d in roots] == ["总公司"]
+    for dept in departments:
+        expected = f"{dept.parent.path}{dept.pk}/" if dept.parent else f"/{dept.pk}/"
+        assert dept.path == expected, dept.name
+    root = roots[0]
+    assert set(root.subtree_ids()) == {d.pk for d in departments}
+
+
+def test_ownership_is_skewed_and_follows_departments(demo: dict[str, Any]) -> None:
+    owned = Counter(Account.objects.values_list("owner__username", flat=True))
+    pool = owned.pop(None, 0)
+    assert 0.02 * SIZES["S"].accounts < pool < 0.08 * SIZES["S"].accounts
+    assert 40 <= owned["sales"] <= 80  # a realistic book for the salesperson persona
+    counts = sorted(owned.values(), reverse=True)
+    assert counts[0] > 3 * counts[len(counts) // 2]  # a few salespeople own many
+    mismatched = Account.objects.exclude(owner=None).exclude(department=F("owner__department"))
+    assert not mismatched.exists()
+    assert not Account.objects.filter(owner=None).exclude(department=None).exists()
+
+
+def test_approved_accounts_name_an_approver_and_a_time(demo: dict[str, Any]) -> None:
+    approved = Account.objects.filter(approval_state="approved")
+    assert 0.12 * SIZES["S"].accounts < approved.count() < 0.28 * SIZES["S"].accounts
+    assert not approved.filter(approved_by=None).exists()
+    assert not approved.filter(approved_at=None).exists()
+    assert not Account.objects.filter(approval_state="draft").exclude(approved_by=None).exists()
+    assert set(approved.values_list("approved_by__username", flat=True)) <= {"manager", "gm", "u0001"}
+
+
+def test_build_matches_the_in_memory_generation(demo: dict[str, Any]) -> None:
+    written = list(Account.objects.order_by("id").values_list("name", "code", "credit_code")[:20])
+    generated = [
+        (row.name, account_code(number, row), row.credit_code)
+        for number, row in enumerate(islice(generate_accounts("S", now=NOW), 20), start=1)
+    ]
+    assert written == generated
+
+
+def test_second_build_changes_nothing(demo: dict[str, Any]) -> None:
+    before = (Account.objects.count(), User.objects.count(), Department.objects.count(), Team.objects.count(),
+              CodeSequence.objects.get(name="customer").value)
+    again = build_demo("S", now=NOW)
+    assert again["created"] is False
+    after = (Account.objects.count(), User.objects.count(), Department.objects.count(), Team.objects.count(),
+             CodeSequence.objects.get(name="customer").value)
+    assert after == before
+    assert (again["accounts"], again["users"], again["departments"]) == (
+        demo["accounts"], demo["users"], demo["departments"])
+
+
+def test_generation_is_deterministic_per_seed() -> None:
+    first = [row.name for row in islice(generate_accounts("S", seed=7, now=NOW), 50)]
+    second = [row.name for row in islice(generate_accounts("S", seed=7, now=NOW), 50)]
+    other = [row.name for row in islice(generate_accounts("S", seed=8, now=NOW), 50)]
+    assert first == second
+    assert first != other
+    assert plan_organisation("M", 7) == plan_organisation("M", 7)
+
+
+def test_resumed_generation_yields_the_same_rows() -> None:
+    full = list(islice(generate_accounts("S", now=NOW), 30))
+    resumed = list(islice(generate_accounts("S", now=NOW, start=20), 10))
+    assert resumed == full[20:30]
+
+
+@pytest.mark.parametrize("size", ["S", "M", "L"])
+def test_plans_reach_the_documented_sizes(size: str) -> None:
+    plan = plan_organisation(size)
+    assert len(plan.departments) == 1 + SIZES[size].departments
+    assert len(plan.users) == SIZES[size].users
+    assert len({u.username for u in plan.users}) == len(plan.users)
+    names = [d.name for d in plan.departments]
+    assert len(set(names)) == len(names)
+
+
+def test_chinese_numbers() -> None:
+    assert [chinese_number(n) for n in (1, 10, 11, 20, 23)] == ["一", "十", "十一", "二十", "二十三"]

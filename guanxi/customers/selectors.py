@@ -1,0 +1,34 @@
+"""Reads of accounts, always scoped by the access engine first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from guanxi.core import access
+from guanxi.customers.models import Account
+
+ORDERINGS = {"-id", "id", "name", "-name", "code", "-code", "-updated_at", "updated_at"}
+
+
+def account_scope(user: Any, queryset: QuerySet[Account] | None = None) -> QuerySet[Account]:
+    return access.visible(user, Account.objects.all() if queryset is None else queryset)
+
+
+def account_list_for(user: Any, *, q: str = "", owner: int | None = None, approval_state: str = "",
+                     ordering: str = "-id") -> QuerySet[Account]:
+    qs = account_scope(user).select_related("owner")
+    if q:
+        qs = qs.filter(name__icontains=q) | qs.filter(code__iexact=q) | qs.filter(credit_code__iexact=q.upper())
+    if owner:
+        qs = qs.filter(owner_id=owner)
+    if approval_state:
+        qs = qs.filter(approval_state=approval_state)
+    if ordering not in ORDERINGS:
+        ordering = "-id"
+    return qs.order_by(ordering, "-id") if ordering.lstrip("-") != "id" else qs.order_by(ordering)
+
+
+def account_deleted_for(user: Any) -> QuerySet[Account]:
+    return access.visible(user, Account.all_objects.filter(deleted_at__isnull=False)).select_related("deleted_by")

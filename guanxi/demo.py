@@ -1,0 +1,699 @@
+"""The deterministic demo company: departments, teams, users and accounts (演示数据).
+
+``build_demo("S" | "M" | "L")`` builds the same company for the same seed every time, with
+``random.Random`` only, so benchmarks compare like with like and tests can name what they
+expect. The generator is split in two:
+
+* pure planning (``plan_organisation``, ``generate_accounts``): no database, so a test can
+  produce the very rows a build wrote and compare them;
+* the writer (``build_demo``): bulk inserts in committed batches, marked in the
+  ``CodeSequence`` row ``"demo"`` so a second call does nothing and an interrupted build
+  resumes where it stopped.
+
+Sizes follow docs/benchmarks (``/work/shared/BENCHMARKS.md``). There, "departments" counts
+the departments *below* the company: the root "总公司" is the company itself, so a build of
+size S holds 1 + 4 department rows.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+import time
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any, NamedTuple, Protocol
+
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.utils import timezone
+
+DEMO_PASSWORD = "guanxi-demo-2026"  # noqa: S105 - published demo password, printed at start
+DEFAULT_SEED = 20261123
+MARKER = "demo"  # CodeSequence row whose value counts the demo accounts already written
+BATCH = 5_000
+HISTORY_DAYS = 3 * 365
+ROOT_NAME = "总公司"
+
+
+class Size(NamedTuple):
+    accounts: int
+    users: int
+    departments: int  # below the root company department
+
+
+SIZES: dict[str, Size] = {
+    "S": Size(accounts=2_000, users=20, departments=4),
+    "M": Size(accounts=100_000, users=200, departments=12),
+    "L": Size(accounts=1_000_000, users=2_000, departments=60),
+}
+
+
+class _Writer(Protocol):
+    def write(self, msg: str, /) -> Any: ...
+
+
+# --- Embedded vocabulary ------------------------------------------------------------------------
+class City(NamedTuple):
+    province: str
+    province_short: str
+    name: str
+    code: str  # administrative division code: positions 3–8 of a credit code
+    weight: int  # relative business weight: more companies in Shenzhen than in Xining
+    area: str
+
+    @property
+    def short(self) -> str:
+        return self.name.removesuffix("市")
+
+    @property
+    def region(self) -> str:
+        # Municipalities are their own province: "上海市", not "上海市 上海市".
+        return self.name if self.name == self.province else f"{self.province} {self.name}"
+
+
+# One line per province (a long one continues on the next line with the same head):
+# province, its short form, sales area, then city:division code:business weight.
+_CITY_TABLE = """
+上海市 上海 华东 上海市:310000:10
+江苏省 江苏 华东 苏州市:320500:8 南京市:320100:7 无锡市:320200:5 常州市:320400:4 南通市:320600:3
+浙江省 浙江 华东 杭州市:330100:8 宁波市:330200:6 温州市:330300:4 嘉兴市:330400:3 绍兴市:330600:3
+山东省 山东 华东 青岛市:370200:5 济南市:370100:5 烟台市:370600:3 潍坊市:370700:3
+福建省 福建 华东 厦门市:350200:4 福州市:350100:4 泉州市:350500:4
+安徽省 安徽 华东 合肥市:340100:5 芜湖市:340200:2
+江西省 江西 华东 南昌市:360100:3
+广东省 广东 华南 深圳市:440300:10 广州市:440100:9 东莞市:441900:6 佛山市:440600:6 珠海市:440400:3
+广东省 广东 华南 中山市:442000:3 惠州市:441300:3 汕头市:440500:2
+广西壮族自治区 广西 华南 南宁市:450100:3 柳州市:450200:2
+海南省 海南 华南 海口市:460100:2
+北京市 北京 华北 北京市:110000:9
+天津市 天津 华北 天津市:120000:5
+河北省 河北 华北 石家庄市:130100:3 唐山市:130200:3 保定市:130600:2
+山西省 山西 华北 太原市:140100:2
+内蒙古自治区 内蒙古 华北 呼和浩特市:150100:2 包头市:150200:1
+湖北省 湖北 华中 武汉市:420100:6 宜昌市:420500:2 襄阳市:420600:2
+河南省 河南 华中 郑州市:410100:5 洛阳市:410300:2
+湖南省 湖南 华中 长沙市:430100:5 株洲市:430200:2
+重庆市 重庆 西南 重庆市:500000:6
+四川省 四川 西南 成都市:510100:7 绵阳市:510700:2
+贵州省 贵州 西南 贵阳市:520100:2
+云南省 云南 西南 昆明市:530100:3
+辽宁省 辽宁 东北 沈阳市:210100:4 大连市:210200:4 鞍山市:210300:1
+吉林省 吉林 东北 长春市:220100:3 吉林市:220200:1
+黑龙江省 黑龙江 东北 哈尔滨市:230100:3 大庆市:230600:1
+陕西省 陕西 西北 西安市:610100:5 宝鸡市:610300:1
+甘肃省 甘肃 西北 兰州市:620100:2
+宁夏回族自治区 宁夏 西北 银川市:640100:1
+新疆维吾尔自治区 新疆 西北 乌鲁木齐市:650100:2
+青海省 青海 西北 西宁市:630100:1
+"""
+
+
+def _cities() -> tuple[City, ...]:
+    cities = []
+    for line in _CITY_TABLE.strip().splitlines():
+        province, short, area, *entries = line.split()
+        for entry in entries:
+            name, code, weight = entry.split(":")
+            cities.append(City(province, short, name, code, int(weight), area))
+    return tuple(cities)
+
+
+CITIES = _cities()
+
+# Surnames in rough order of frequency; the generator weights them so 王/李/张 dominate.
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+    "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+COMPOUND_SURNAMES = ("欧阳", "司马", "诸葛", "上官", "东方")
+GIVEN_CHARS = (
+    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂英文华辉玲鹏建国红燕晨宇浩欣怡婷俊峰宁博志海斌颖晓雪梅琳佳"
+    "子涵轩泽睿诗雨思嘉一鑫凯瑶琪慧昊天成立新春秋云飞龙凤德福寿康丹阳光荣坤婉清帆航毅瑞"
+)
+# Characters Chinese companies pick for their trade names (字号): auspicious and ordinary.
+BRAND_CHARS = "".join(dict.fromkeys(  # de-duplicated: a sampled 字号 never repeats a character
+    "华东兴达恒盛鑫瑞泰宏建联创新源信通安德福祥嘉佳利顺昌隆海天和金远辉光明力强中南北丰益浩博宇凯锦荣美优"
+    "正永长合众诚汇鼎晟峰腾耀启航广聚川奥捷精威科越亿万豪卓尚润铭"
+))
+INDUSTRIES = tuple("""
+科技 电子科技 信息技术 网络科技 智能科技 机械 机械设备 精密机械 自动化设备 电气 电器 五金 塑胶 化工
+新材料 贸易 国际贸易 商贸 实业 纺织 服饰 食品 医疗器械 生物科技 建材 建设工程 物流 供应链管理
+环保科技 新能源 汽车零部件 包装材料 家具 照明 印刷 仪器仪表 水处理设备 餐饮管理 文化传媒 农业发展
+""".split())
+SUFFIXES = ("有限公司", "有限责任公司", "股份有限公司", "集团有限公司")
+SUFFIX_WEIGHTS = (70, 12, 12, 6)
+ROADS = tuple("""
+人民路 中山路 解放路 建设路 工业大道 科技园路 长江路 黄河路 滨海大道 学府路 创业路 高新大道 环城东路
+迎宾大道 新华路 开发区兴业路 东风路 世纪大道 和平路 金融街
+""".split())
+MOBILE_PREFIXES = (
+    "130", "131", "132", "133", "134", "135", "136", "137", "138", "139", "150", "151", "152", "153", "155",
+    "156", "157", "158", "159", "166", "173", "177", "178", "180", "181", "182", "183", "185", "186", "187",
+    "188", "189", "191", "198", "199",
+)
+CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100-2015, as in core.validators
+
+
+def _cum(weights: list[float] | tuple[float, ...]) -> list[float]:
+    return list(itertools.accumulate(weights))
+
+
+_SURNAME_CUM = _cum([1 / (rank + 4) for rank in range(len(SURNAMES))])
+_SUFFIX_CUM = _cum(SUFFIX_WEIGHTS)
+
+
+def person_name(rng: random.Random) -> str:
+    """Return a plausible Chinese personal name: surname plus one or two given characters."""
+    if rng.random() < 0.01:
+        surname = rng.choice(COMPOUND_SURNAMES)
+    else:
+        surname = SURNAMES[bisect.bisect(_SURNAME_CUM, rng.random() * _SURNAME_CUM[-1])]
+    given = rng.choice(GIVEN_CHARS)
+    if rng.random() < 0.65:
+        given += rng.choice(GIVEN_CHARS)
+    return surname + given
+
+
+def company_name(rng: random.Random, city: City) -> str:
+    """Return a company name in the usual 行政区划 + 字号 + 行业 + 组织形式 shape."""
+    brand = "".join(rng.sample(BRAND_CHARS, 3 if rng.random() < 0.15 else 2))
+    industry = rng.choice(INDUSTRIES)
+    suffix = SUFFIXES[bisect.bisect(_SUFFIX_CUM, rng.random() * _SUFFIX_CUM[-1])]
+    form = rng.random()
+    if form < 0.45:
+        prefix = city.short
+    elif form < 0.65:
+        prefix = city.name
+    elif form < 0.75:
+        prefix = city.province_short
+    else:
+        prefix = ""  # nationally registered names carry no place
+    return f"{prefix}{brand}{industry}{suffix}"
+
+
+def mobile(rng: random.Random) -> str:
+    return rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(100_000_000):08d}"
+
+
+def _base31(value: int, width: int) -> str:
+    chars = []
+    for _ in range(width):
+        value, rest = divmod(value, 31)
+        chars.append(CREDIT_ALPHABET[rest])
+    return "".join(reversed(chars))
+
+
+# Multiplier of the index → body bijection below; must not be divisible by 31.
+_SCATTER = 2_654_435_761
+_OFFSET = 9_876_543_211  # large, so the first index does not start with zeros
+assert _SCATTER % 31
+
+
+def credit_code(index: int, city: City, classic: bool, lead: int) -> str:
+    """Return a valid 18-character credit code that no other ``index`` ever gets.
+
+    The nine body characters are ``index`` run through an affine bijection modulo 31**k, so
+    codes look scattered yet are unique by construction: no set of a million seen codes,
+    and a later, larger build (which continues the indexes) cannot collide with an earlier
+    one. ``classic`` picks the pre-2015 organisation-code shape (digit first) over the
+    common "MA…" shape; the two never overlap because their first characters differ.
+    """
+    from guanxi.core.validators import credit_code_check_char
+
+    if classic:
+        body = str(lead % 10) + _base31((_SCATTER * index + _OFFSET) % 31**8, 8)
+    else:
+        body = "MA" + _base31((_SCATTER * index + _OFFSET) % 31**7, 7)
+    first17 = "91" + city.code + body
+    return first17 + credit_code_check_char(first17)
+
+
+# --- The organisation plan (pure) ----------------------------------------------------------------
+class DepartmentPlan(NamedTuple):
+    name: str
+    parent: str | None
+    kind: str  # company, sales, service, marketing, other
+    territory: tuple[City, ...]  # where its customers are; empty = nationwide
+    focus: City | None  # a regional office's own city
+
+
+class UserPlan(NamedTuple):
+    username: str
+    name: str
+    department: str
+    role: str
+    phone: str
+    joined_days_ago: int
+
+
+class TeamPlan(NamedTuple):
+    name: str
+    department: str
+    leader: str | None
+    members: tuple[str, ...]
+
+
+class OrgPlan(NamedTuple):
+    size: str
+    departments: tuple[DepartmentPlan, ...]
+    users: tuple[UserPlan, ...]
+    teams: tuple[TeamPlan, ...]
+    managers: dict[str, str]  # department name → its sales manager's username
+    owners: tuple[str, ...]  # usernames that own accounts
+    owner_cum: tuple[float, ...]  # cumulative ownership weights, aligned with owners
+
+
+# (name, kind, area): the first four make size S; regional offices are added beyond twelve.
+_SUB_DEPARTMENTS: tuple[tuple[str, str, str | None], ...] = (
+    ("华东销售部", "sales", "华东"),
+    ("华南销售部", "sales", "华南"),
+    ("客户服务部", "service", None),
+    ("市场部", "marketing", None),
+    ("华北销售部", "sales", "华北"),
+    ("华中销售部", "sales", "华中"),
+    ("西南销售部", "sales", "西南"),
+    ("大客户部", "sales", None),
+    ("东北销售部", "sales", "东北"),
+    ("西北销售部", "sales", "西北"),
+    ("渠道销售部", "sales", None),
+    ("财务部", "other", None),
+)
+
+# The personas every test and benchmark names (username, name, department, role).
+FIXED_USERS: tuple[tuple[str, str, str, str], ...] = (
+    ("admin", "赵立新", ROOT_NAME, "admin"),
+    ("gm", "王建华", ROOT_NAME, "general_manager"),
+    ("manager", "李文博", "华东销售部", "sales_manager"),
+    ("sales", "张伟", "华东销售部", "salesperson"),
+    ("sales2", "陈静", "华东销售部", "salesperson"),
+    ("service", "刘芳", "客户服务部", "service_agent"),
+    ("marketing", "杨帆", "市场部", "marketing"),
+    ("outsider", "黄志强", "华南销售部", "salesperson"),
+)
+FIRST_TEAM = "华东一组"
+# Share of all accounts owned by the named salespeople: `sales` gets a realistic book
+# (about 60 at S, 3,000 at M, enough for page 50 of the benchmark lists).
+# The share is capped (FIXED_BOOK_CAP) so at L the persona is still one person's book.
+FIXED_SHARES = {"sales": 0.03, "sales2": 0.02, "outsider": 0.02}
+FIXED_BOOK_CAP = 3_000
+TEAM_SIZE = 10
+_DIGITS = "一二三四五六七八九"
+
+
+def chinese_number(n: int) -> str:
+    """Return 1–99 in Chinese numerals (十一, 二十三), as team names use them."""
+    tens, ones = divmod(n, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else _DIGITS[tens - 1] + "十")
+    return head + (_DIGITS[ones - 1] if ones else "") if n < 100 else str(n)
+
+
+def plan_departments(size: str) -> tuple[DepartmentPlan, ...]:
+    """Return the department tree for ``size``, parents before children."""
+    wanted = SIZES[size].departments
+    plans = [DepartmentPlan(ROOT_NAME, None, "company", (), None)]
+    for name, kind, area in _SUB_DEPARTMENTS[:wanted]:
+        territory = tuple(c for c in CITIES if c.area == area) if area else ()
+        plans.append(DepartmentPlan(name, ROOT_NAME, kind, territory, None))
+    # Beyond the head-office departments, regional sales departments open offices in
+    # their biggest cities, taking turns so every region grows.
+    regional = [p for p in plans if p.kind == "sales" and p.territory]
+    queues = [sorted(p.territory, key=lambda c: -c.weight) for p in regional]
+    missing = wanted - len(_SUB_DEPARTMENTS)
+    while missing > 0:
+        progressed = False
+        for parent, queue in zip(regional, queues, strict=True):
+            if missing > 0 and queue:
+                city = queue.pop(0)
+                plans.append(DepartmentPlan(f"{city.short}办事处", parent.name, "sales", (city,), city))
+                missing -= 1
+                progressed = True
+        if not progressed:
+            raise ValueError(f"not enough cities for {wanted} departments")
+    return tuple(plans)
+
+
+def _sales_weight(dept: DepartmentPlan, has_offices: bool) -> float:
+    if dept.focus is not None:
+        return float(dept.focus.weight)
+    if not dept.territory:
+        return 8.0  # nationwide departments (key accounts, channels)
+    total = float(sum(c.weight for c in dept.territory))
+    return total * 0.25 if has_offices else total
+
+
+def plan_organisation(size: str, seed: int = DEFAULT_SEED) -> OrgPlan:
+    """Return departments, users, teams and ownership weights for ``size``; no database."""
+    size = size.upper()
+    spec = SIZES[size]
+    rng = random.Random(f"guanxi-demo:{seed}:organisation")
+    departments = plan_departments(size)
+    by_name = {d.name: d for d in departments}
+    sales_depts = [d for d in departments if d.kind == "sales"]
+    parents_with_offices = {d.parent for d in departments if d.focus is not None}
+
+    taken_names = {name for _, name, _, _ in FIXED_USERS}
+
+    def new_name() -> str:
+        for _ in range(20):
+            name = person_name(rng)
+            if name not in taken_names:
+                break
+        taken_names.add(name)
+        return name
+
+    users = [UserPlan(u, n, d, r, mobile(rng), HISTORY_DAYS) for u, n, d, r in FIXED_USERS if d in by_name]
+    managers = {u.department: u.username for u in users if u.role == "sales_manager"}
+    counter = itertools.count(1)
+    budget = spec.users - len(users)
+
+    def add(department: str, role: str) -> UserPlan:
+        user = UserPlan(f"u{next(counter):04d}", new_name(), department, role, mobile(rng),
+                        rng.randrange(30, HISTORY_DAYS))
+        users.append(user)
+        return user
+
+    # One sales manager per sales department or office, while the user budget lasts.
+    for dept in sales_depts:
+        if dept.name not in managers and budget > 0:
+            managers[dept.name] = add(dept.name, "sales_manager").username
+            budget -= 1
+    service_count = round(budget * 0.08) if "客户服务部" in by_name else 0
+    marketing_count = round(budget * 0.04) if "市场部" in by_name else 0
+    for _ in range(service_count):
+        add("客户服务部", "service_agent")
+    for _ in range(marketing_count):
+        add("市场部", "marketing")
+    weights = [_sales_weight(d, d.name in parents_with_offices) for d in sales_depts]
+    for _ in range(budget - service_count - marketing_count):
+        add(rng.choices(sales_depts, weights=weights)[0].name, "salesperson")
+
+    teams: list[TeamPlan] = []
+    for dept in sales_depts:
+        people = [u.username for u in users if u.department == dept.name and u.role == "salesperson"]
+        short = dept.name.removesuffix("销售部").removesuffix("办事处").removesuffix("部")
+        for number, start in enumerate(range(0, len(people), TEAM_SIZE)):
+            name = f"{short}{chinese_number(number + 1)}组"
+            members = tuple(people[start:start + TEAM_SIZE])
+            teams.append(TeamPlan(name, dept.name, managers.get(dept.name), members))
+
+    # Ownership: a few salespeople own many accounts (Zipf over a shuffled ranking),
+    # managers keep a handful, the named personas get fixed shares.
+    fixed = {
+        u: min(share, FIXED_BOOK_CAP / spec.accounts)
+        for u, share in FIXED_SHARES.items() if any(p.username == u for p in users)
+    }
+    others = [u.username for u in users if u.role == "salesperson" and u.username not in fixed]
+    rng.shuffle(others)
+    zipf = [1 / (rank + 1) ** 0.8 for rank in range(len(others))]
+    mgrs = [u.username for u in users if u.role == "sales_manager"]
+    mgr_weight = 0.3 * (sum(zipf) / len(zipf)) if zipf else 1.0
+    rest = sum(zipf) + mgr_weight * len(mgrs)
+    scale = (1 - sum(fixed.values())) / rest if rest else 0.0
+    owner_weights = {**{u: w * scale for u, w in zip(others, zipf, strict=True)},
+                     **{u: mgr_weight * scale for u in mgrs}, **fixed}
+    owners = tuple(sorted(owner_weights))  # stable order, independent of dict history
+    return OrgPlan(
+        size=size,
+        departments=departments,
+        users=tuple(users),
+        teams=tuple(teams),
+        managers=managers,
+        owners=owners,
+        owner_cum=tuple(_cum([owner_weights[o] for o in owners])),
+    )
+
+
+# --- The accounts (pure) -------------------------------------------------------------------------
+class AccountRow(NamedTuple):
+    index: int  # position in the stream: the credit-code index and the resume point
+    name: str
+    kind: str
+    credit_code: str
+    phone: str
+    region: str
+    address: str
+    owner: str | None
+    created_by: str | None
+    approved_by: str | None
+    approved_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def account_code(number: int, row: AccountRow) -> str:
+    """Return the customer code for sequence ``number``, in the year the account was created."""
+    from guanxi.core.codes import customer_code
+
+    return customer_code(number, row.created_at.year)
+
+
+def _anchor(now: datetime | None) -> date:
+    # The history ends at the start of today (local time): two builds on the same day
+    # write identical rows, whatever the hour.
+    return timezone.localdate(now or timezone.now())
+
+
+def _before(end: datetime, start: datetime, delay: timedelta, rng: random.Random) -> datetime:
+    # A later event that would fall in the future lands somewhere before ``end`` instead,
+    # not all on the same instant.
+    moment = start + delay
+    return moment if moment < end else start + (end - start) * rng.random()
+
+
+def generate_accounts(
+    size: str, *, seed: int = DEFAULT_SEED, now: datetime | None = None, start: int = 0,
+    plan: OrgPlan | None = None,
+) -> Iterator[AccountRow]:
+    """Yield the accounts of ``size`` in creation order, skipping the first ``start``.
+
+    Skipped rows are still drawn, so row *i* is the same whether a build starts afresh or
+    resumes after *i*. ``created_at`` rises with the index (stratified draws over the last
+    three years, denser lately as the company grew), so codes and ids read chronologically.
+    """
+    size = size.upper()
+    total = SIZES[size].accounts
+    plan = plan or plan_organisation(size, seed)
+    rng = random.Random(f"guanxi-demo:{seed}:accounts")
+    tz = timezone.get_default_timezone()
+    first_day = _anchor(now) - timedelta(days=HISTORY_DAYS)
+    day_zero = datetime.combine(first_day, dtime(0), tzinfo=tz)
+    end = datetime.combine(_anchor(now), dtime(0), tzinfo=tz)
+
+    user_dept = {u.username: u.department for u in plan.users}
+    depts = {d.name: d for d in plan.departments}
+    all_cum = _cum([c.weight for c in CITIES])
+    territory_cum = {d.name: _cum([c.weight for c in d.territory]) for d in plan.departments if d.territory}
+    salespeople = [u.username for u in plan.users if u.role == "salesperson"] or ["admin"]
+    owners, owner_cum = plan.owners, plan.owner_cum
+    seen_names: set[str] = set()
+
+    for index in range(total):
+        u = rng.random()
+        # Owner first: the customer's city follows the owner's territory.
+        owner = None if u < 0.05 or not owners else owners[
+            bisect.bisect(owner_cum, rng.random() * owner_cum[-1], hi=len(owners) - 1)]
+        dept = depts.get(user_dept.get(owner, "")) if owner else None
+        if dept is not None and dept.focus is not None and rng.random() < 0.7:
+            city = dept.focus
+        elif dept is not None and dept.territory and rng.random() < 0.9:
+            cum = territory_cum[dept.name]
+            city = dept.territory[bisect.bisect(cum, rng.random() * cum[-1], hi=len(cum) - 1)]
+        else:
+            city = CITIES[bisect.bisect(all_cum, rng.random() * all_cum[-1], hi=len(CITIES) - 1)]
+
+        if rng.random() < 0.10:
+            kind, name, code = "individual", person_name(rng), ""
+            address = f"{city.name}{rng.choice(ROADS)}{rng.randrange(1, 300)}号" if rng.random() < 0.3 else ""
+            phone = mobile(rng)
+        else:
+            kind = "enterprise"
+            for _ in range(10):
+                name = company_name(rng, city)
+                if name not in seen_names:
+                    break
+            seen_names.add(name)
+            code = credit_code(index, city, classic=rng.random() < 0.35, lead=rng.randrange(10))
+            address = f"{city.name}{rng.choice(ROADS)}{rng.randrange(1, 999)}号" if rng.random() < 0.8 else ""
+            phone = mobile(rng) if rng.random() < 0.92 else ""
+
+        # Stratified time: index/total plus jitter keeps the stream in order; the power
+        # skews it towards recent years.
+        position = ((index + rng.random()) / total) ** 0.75 * HISTORY_DAYS
+        day = int(position)
+        created_at = day_zero + timedelta(days=day, seconds=30_600 + (position - day) * 36_000)  # 08:30–18:30
+        approved = rng.random() < 0.20
+        approved_by = (plan.managers.get(dept.name, "gm") if dept else "gm") if approved else None
+        approved_at = (_before(end, created_at, timedelta(hours=rng.uniform(2, 240)), rng)
+                       if approved else None)
+        updated_at = _before(end, created_at, timedelta(days=rng.expovariate(1 / 60)), rng)
+        if approved_at and updated_at < approved_at:
+            updated_at = approved_at
+        created_by = owner or salespeople[rng.randrange(len(salespeople))]
+        if index < start:
+            continue
+        yield AccountRow(index, name, kind, code, phone, city.region, address, owner, created_by,
+                         approved_by, approved_at, created_at, updated_at)
+
+
+# --- Writing it to the database ------------------------------------------------------------------
+def _already_built(spec: Size) -> bool:
+    from guanxi.core.models import CodeSequence, User
+    from guanxi.customers.models import Account
+
+    marker = CodeSequence.objects.filter(name=MARKER).values_list("value", flat=True).first()
+    if marker is not None:
+        return marker >= spec.accounts
+    # A database that predates the marker: the named logins and enough accounts mean built.
+    return User.objects.filter(username="admin").exists() and Account.all_objects.count() >= spec.accounts
+
+
+def _ensure_departments(plan: OrgPlan, anchor: datetime) -> dict[str, Any]:
+    from guanxi.core.models import Department
+
+    existing = {(d.name, d.parent_id): d for d in Department.all_objects.all()}
+    result: dict[str, Department] = {}
+    for spec in plan.departments:
+        parent = result[spec.parent] if spec.parent else None
+        dept = existing.get((spec.name, parent.pk if parent else None))
+        if dept is None:
+            dept = Department.objects.create(name=spec.name, parent=parent,
+                                             created_at=anchor, updated_at=anchor)
+        # The materialised path is ours to keep right: parent's path plus our own id.
+        path = f"{parent.path if parent else '/'}{dept.pk}/"
+        if dept.path != path:
+            dept.path = path
+            dept.save(update_fields=["path"])
+        result[spec.name] = dept
+    return result
+
+
+def _ensure_users(plan: OrgPlan, departments: dict[str, Any], now: datetime) -> dict[str, Any]:
+    from guanxi.core.models import Role, User
+
+    roles = {code: Role.objects.get_or_create(code=code)[0] for code in Role.Code.values}
+    existing = set(User.objects.values_list("username", flat=True))
+    # One hash for everyone: PBKDF2 two thousand times would take minutes.
+    password = make_password(DEMO_PASSWORD)
+    new = [
+        User(
+            username=u.username, name=u.name, email=f"{u.username}@example.com", phone=u.phone,
+            department=departments[u.department], password=password, is_active=True,
+            is_staff=u.role == "admin", date_joined=now - timedelta(days=u.joined_days_ago),
+        )
+        for u in plan.users if u.username not in existing
+    ]
+    User.objects.bulk_create(new, batch_size=BATCH)
+    users = {u.username: u for u in User.objects.filter(username__in=[p.username for p in plan.users])}
+    role_of = {p.username: p.role for p in plan.users}
+    through = User.roles.through
+    through.objects.bulk_create(
+        [through(user_id=users[u.username].pk, role_id=roles[role_of[u.username]].pk) for u in new],
+        batch_size=BATCH, ignore_conflicts=True,
+    )
+    return users
+
+
+def _ensure_teams(plan: OrgPlan, departments: dict[str, Any], users: dict[str, Any]) -> None:
+    from guanxi.core.models import Team
+
+    through = Team.members.through
+    for spec in plan.teams:
+        team = Team.all_objects.filter(name=spec.name, department=departments[spec.department]).first()
+        if team is None:
+            team = Team.objects.create(name=spec.name, department=departments[spec.department],
+                                       leader=users.get(spec.leader) if spec.leader else None)
+        through.objects.bulk_create(
+            [through(team_id=team.pk, user_id=users[m].pk) for m in spec.members if m in users],
+            ignore_conflicts=True,
+        )
+
+
+def _insert_accounts(plan: OrgPlan, seed: int, now: datetime, users: dict[str, Any],
+                     stdout: _Writer | None) -> int:
+    from guanxi.core import codes
+    from guanxi.core.models import CodeSequence
+    from guanxi.customers.models import Account
+
+    total = SIZES[plan.size].accounts
+    done = CodeSequence.objects.get(name=MARKER).value
+    ids = {name: (user.pk, user.department_id) for name, user in users.items()}
+    written = 0
+    last_report = done * 10 // total
+
+    def flush(batch: list[AccountRow]) -> None:
+        nonlocal written, last_report
+        with transaction.atomic():
+            numbers = codes.reserve("customer", len(batch))
+            objs = []
+            for number, row in zip(numbers, batch, strict=True):
+                owner_id, department_id = ids.get(row.owner, (None, None)) if row.owner else (None, None)
+                objs.append(Account(
+                    code=account_code(number, row), name=row.name, kind=row.kind, credit_code=row.credit_code,
+                    phone=row.phone, region=row.region, address=row.address, owner_id=owner_id,
+                    department_id=department_id, created_by_id=ids.get(row.created_by, (None,))[0],
+                    approval_state="approved" if row.approved_by else "draft",
+                    approved_by_id=ids.get(row.approved_by, (None,))[0] if row.approved_by else None,
+                    approved_at=row.approved_at, created_at=row.created_at, updated_at=row.updated_at,
+                    version=1,
+                ))
+            Account.objects.bulk_create(objs, batch_size=BATCH)
+            # Same transaction as the rows: the marker never claims accounts that are missing.
+            CodeSequence.objects.filter(name=MARKER).update(value=batch[-1].index + 1)
+        written += len(batch)
+        if stdout is not None and (batch[-1].index + 1) * 10 // total > last_report:
+            last_report = (batch[-1].index + 1) * 10 // total
+            stdout.write(f"  客户 accounts: {batch[-1].index + 1:,} / {total:,}\n")
+
+    batch: list[AccountRow] = []
+    for row in generate_accounts(plan.size, seed=seed, now=now, start=done, plan=plan):
+        batch.append(row)
+        if len(batch) >= BATCH:
+            flush(batch)
+            batch = []
+    if batch:
+        flush(batch)
+    return written
+
+
+def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | None = None,
+               now: datetime | None = None) -> dict[str, Any]:
+    """Build the demo company of ``size`` (S, M or L) unless it is already there.
+
+    Idempotent: a second call returns ``created: False`` and writes nothing. A larger size
+    after a smaller one adds the missing departments, users and accounts; an interrupted
+    build resumes at its last committed batch. ``now`` pins the end of the history (tests).
+    """
+    from guanxi.core.models import CodeSequence, Department, User
+    from guanxi.customers.models import Account
+
+    started = time.perf_counter()
+    size = size.upper()
+    if size not in SIZES:
+        raise ValueError(f"unknown demo size {size!r}; choose one of {', '.join(SIZES)}")
+    spec = SIZES[size]
+    now = now or timezone.now()
+    created = False
+    if not _already_built(spec):
+        created = True
+        plan = plan_organisation(size, seed)
+        anchor = datetime.combine(_anchor(now) - timedelta(days=HISTORY_DAYS), dtime(9),
+                                  tzinfo=timezone.get_default_timezone())
+        if stdout is not None:
+            stdout.write(f"正在生成演示数据 / building demo data (size {size}, seed {seed}) …\n")
+        with transaction.atomic():
+            departments = _ensure_departments(plan, anchor)
+            users = _ensure_users(plan, departments, now)
+            _ensure_teams(plan, departments, users)
+            CodeSequence.objects.get_or_create(name=MARKER)
+        _insert_accounts(plan, seed, now, users, stdout)
+    return {
+        "size": size,
+        "created": created,
+        "departments": Department.objects.count(),
+        "users": User.objects.count(),
+        "accounts": Account.objects.count(),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
