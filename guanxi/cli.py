@@ -22,6 +22,8 @@ DEMO_LOGINS = [
     ("gm", "总经理 / general manager"),
     ("manager", "销售经理 / sales manager"),
     ("sales", "销售员 / salesperson"),
+    ("sales2", "销售员（同组）/ salesperson, teammate"),
+    ("outsider", "销售员（华南）/ salesperson, another department"),
     ("service", "客服专员 / service agent"),
     ("marketing", "市场专员 / marketing"),
 ]
@@ -76,7 +78,7 @@ def serve(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     children: list[subprocess.Popen[bytes]] = []
     if not args.no_worker:
-        children.append(subprocess.Popen([sys.executable, "-m", "guanxi.cli", "worker"]))  # noqa: S603
+        children.append(subprocess.Popen([sys.executable, "-m", "guanxi.cli", "worker"]))
     web = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "gunicorn", "guanxi.wsgi:application",
          "--bind", f"{args.host}:{args.port}", "--workers", str(args.workers),
@@ -114,7 +116,7 @@ def start(argv: list[str]) -> int:
     print(f"\nguanxi 关系 is running at http://127.0.0.1:{port}/")
     from guanxi.demo import DEMO_PASSWORD
 
-    print("Demo logins 演示账号 (password 密码: %s):" % DEMO_PASSWORD)
+    print(f"Demo logins 演示账号 (password 密码: {DEMO_PASSWORD}):")
     for username, role in DEMO_LOGINS:
         print(f"  {username:<10} {role}")
     print("Press Ctrl+C to stop. 按 Ctrl+C 停止。\n", flush=True)

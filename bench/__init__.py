@@ -1,0 +1,1 @@
+"""guanxi's benchmark suite (see BENCHMARKS.md in the project's shared docs and docs/benchmarks.md)."""

@@ -1,0 +1,238 @@
+"""Run the benchmark suite against the demo company and write docs/benchmarks.md.
+
+Each operation is timed in process (Django test client, warm) and over HTTP against
+gunicorn with two workers on 127.0.0.1, as median and p95 over N requests after warm-up,
+as the role that uses it. In-process figures also report the number of SQL queries and
+the raw SQL time, so the framework's overhead shows as a ratio.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.db import connection, reset_queries
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS_MS = {  # p95 targets at size M (BENCHMARKS.md); login and home have none there
+    "api_accounts_first_page": 20.0,
+    "api_accounts_page_50": 20.0,
+    "html_accounts_first_page": 30.0,
+    "html_home": 50.0,
+}
+
+
+@dataclass
+class Result:
+    name: str
+    role: str
+    channel: str
+    median_ms: float
+    p95_ms: float
+    queries: int | None = None
+    sql_ms: float | None = None
+
+    @property
+    def target(self) -> float | None:
+        return TARGETS_MS.get(self.name)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+class SqlTimer:
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def time_in_process(client: Client, path: str, n: int, *, method: str = "get", data: Any = None,
+                    warmup: int = 5) -> tuple[list[float], int, float]:
+    call = getattr(client, method)
+    for _ in range(warmup):
+        call(path, data) if data is not None else call(path)
+    samples: list[float] = []
+    sql_total = 0.0
+    queries = 0
+    for _ in range(n):
+        timer = SqlTimer()
+        with connection.execute_wrapper(timer), CaptureQueriesContext(connection) as ctx:
+            start = time.perf_counter()
+            response = call(path, data) if data is not None else call(path)
+            samples.append((time.perf_counter() - start) * 1000)
+        if response.status_code >= 400:
+            raise RuntimeError(f"{path} answered {response.status_code}")
+        sql_total += timer.seconds * 1000
+        queries = len(ctx.captured_queries)
+    reset_queries()
+    return samples, queries, sql_total / n
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def time_http(port: int, path: str, headers: dict[str, str], n: int, warmup: int = 5) -> list[float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    samples: list[float] = []
+    for i in range(warmup + n):
+        start = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status >= 400:
+            raise RuntimeError(f"HTTP {path} answered {response.status}")
+        if i >= warmup:
+            samples.append((time.perf_counter() - start) * 1000)
+    conn.close()
+    return samples
+
+
+def start_gunicorn(port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "GUANXI_ALLOWED_HOSTS": "127.0.0.1,localhost"}
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "gunicorn", "guanxi.wsgi:application", "--bind", f"127.0.0.1:{port}",
+         "--workers", "2", "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"],
+        env=env,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def run(size: str, n: int, write: bool, http_too: bool = True) -> list[Result]:
+    from guanxi.core.models import User
+    from guanxi.core.services.tokens import token_create
+    from guanxi.demo import DEMO_PASSWORD, build_demo
+
+    from django.conf import settings
+
+    if "testserver" not in settings.ALLOWED_HOSTS:
+        settings.ALLOWED_HOSTS.append("testserver")  # the in-process client's host name
+    started = time.perf_counter()
+    summary = build_demo(size)
+    build_seconds = time.perf_counter() - started
+    results: list[Result] = []
+    roles = [("salesperson", "sales"), ("manager", "manager"), ("general manager", "gm")]
+
+    anon = Client()
+    login_samples = []
+    for _ in range(min(n, 30)):
+        c = Client()
+        start = time.perf_counter()
+        response = c.post("/login/", {"username": "sales", "password": DEMO_PASSWORD})
+        login_samples.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 302, response.status_code
+    results.append(Result("login", "salesperson", "in-process", statistics.median(login_samples),
+                          percentile(login_samples, 95)))
+    del anon
+
+    tokens: dict[str, str] = {}
+    for role, username in roles:
+        user = User.objects.get(username=username)
+        client = Client()
+        client.force_login(user)
+        _token, raw = token_create(actor=user, name="bench")
+        tokens[username] = raw
+        api = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        for name, c, path in [
+            ("html_home", client, "/"),
+            ("html_accounts_first_page", client, "/accounts/"),
+            ("api_accounts_first_page", api, "/api/v1/accounts"),
+        ]:
+            samples, queries, sql_ms = time_in_process(c, path, n)
+            results.append(Result(name, role, "in-process", statistics.median(samples), percentile(samples, 95),
+                                  queries, sql_ms))
+        # Page 50 through the cursor: walk 49 pages once, then time the 50th.
+        cursor_path = "/api/v1/accounts?page_size=50"
+        for _ in range(49):
+            nxt = api.get(cursor_path).json().get("next")
+            if not nxt:
+                break
+            cursor_path = nxt.split("testserver", 1)[-1]
+        samples, queries, sql_ms = time_in_process(api, cursor_path, n)
+        results.append(Result("api_accounts_page_50", role, "in-process", statistics.median(samples),
+                              percentile(samples, 95), queries, sql_ms))
+
+    if http_too:
+        port = free_port()
+        server = start_gunicorn(port)
+        try:
+            for role, username in roles:
+                samples = time_http(port, "/api/v1/accounts", {"Authorization": f"Bearer {tokens[username]}"}, n)
+                results.append(Result("api_accounts_first_page", role, "HTTP (gunicorn, 2 workers)",
+                                      statistics.median(samples), percentile(samples, 95)))
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
+
+    if write:
+        write_report(results, size=size, n=n, build_seconds=build_seconds, summary=summary)
+    return results
+
+
+def write_report(results: list[Result], *, size: str, n: int, build_seconds: float, summary: dict[str, Any]) -> None:
+    db = connection.vendor
+    path = ROOT / "docs" / "benchmarks.md"
+    marker_start, marker_end = f"<!-- bench:{size}:{db}:start -->", f"<!-- bench:{size}:{db}:end -->"
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    lines = [
+        marker_start,
+        f"### Size {size} on {db} — {dt.date.today().isoformat()}",
+        "",
+        f"Machine: {os.cpu_count()} cores, {mem_gib:.0f} GiB, {platform.python_implementation()} "
+        f"{platform.python_version()}. Command: `guanxi bench --size {size} --requests {n}`"
+        + (" with `DATABASE_URL` set" if db == "postgresql" else "") + ".",
+        f"Demo data: {summary.get('accounts')} accounts, {summary.get('users')} users "
+        f"(build {'reused' if not summary.get('created') else f'took {build_seconds:.1f} s'}).",
+        "",
+        "| operation | role | channel | median ms | p95 ms | target p95 ms | queries | SQL ms | overhead × |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        target = f"{r.target:.0f}" + (" ✅" if r.p95_ms <= r.target else " ❌") if r.target else "—"
+        overhead = f"{r.median_ms / r.sql_ms:.1f}" if r.sql_ms else "—"
+        lines.append(
+            f"| {r.name} | {r.role} | {r.channel} | {r.median_ms:.1f} | {r.p95_ms:.1f} | {target} | "
+            f"{r.queries if r.queries is not None else '—'} | {f'{r.sql_ms:.1f}' if r.sql_ms else '—'} | {overhead} |"
+        )
+    lines.append(marker_end)
+    block = "\n".join(lines)
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
+    if marker_start in text:
+        before, rest = text.split(marker_start, 1)
+        after = rest.split(marker_end, 1)[1] if marker_end in rest else ""
+        text = before + block + after
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")
