@@ -30,6 +30,8 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.utils import timezone
 
+from guanxi.core.validators import CREDIT_CODE_ALPHABET, credit_code_check_char
+
 DEMO_PASSWORD = "guanxi-demo-2026"  # noqa: S105 - published demo password, printed at start
 DEFAULT_SEED = 20261123
 MARKER = "demo"  # CodeSequence row whose value counts the demo accounts already written
@@ -154,7 +156,6 @@ MOBILE_PREFIXES = (
     "156", "157", "158", "159", "166", "173", "177", "178", "180", "181", "182", "183", "185", "186", "187",
     "188", "189", "191", "198", "199",
 )
-CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # GB 32100-2015, as in core.validators
 
 
 def _cum(weights: list[float] | tuple[float, ...]) -> list[float]:
@@ -202,7 +203,7 @@ def _base31(value: int, width: int) -> str:
     chars = []
     for _ in range(width):
         value, rest = divmod(value, 31)
-        chars.append(CREDIT_ALPHABET[rest])
+        chars.append(CREDIT_CODE_ALPHABET[rest])
     return "".join(reversed(chars))
 
 
@@ -221,8 +222,6 @@ def credit_code(index: int, city: City, classic: bool, lead: int) -> str:
     one. ``classic`` picks the pre-2015 organisation-code shape (digit first) over the
     common "MA…" shape; the two never overlap because their first characters differ.
     """
-    from guanxi.core.validators import credit_code_check_char
-
     if classic:
         body = str(lead % 10) + _base31((_SCATTER * index + _OFFSET) % 31**8, 8)
     else:
@@ -293,7 +292,6 @@ FIXED_USERS: tuple[tuple[str, str, str, str], ...] = (
     ("marketing", "杨帆", "市场部", "marketing"),
     ("outsider", "黄志强", "华南销售部", "salesperson"),
 )
-FIRST_TEAM = "华东一组"
 # Share of all accounts owned by the named salespeople: `sales` gets a realistic book
 # (about 60 at S, 3,000 at M, enough for page 50 of the benchmark lists).
 # The share is capped (FIXED_BOOK_CAP) so at L the persona is still one person's book.
@@ -305,9 +303,11 @@ _DIGITS = "一二三四五六七八九"
 
 def chinese_number(n: int) -> str:
     """Return 1–99 in Chinese numerals (十一, 二十三), as team names use them."""
+    if not 0 < n < 100:
+        return str(n)
     tens, ones = divmod(n, 10)
     head = "" if tens == 0 else ("十" if tens == 1 else _DIGITS[tens - 1] + "十")
-    return head + (_DIGITS[ones - 1] if ones else "") if n < 100 else str(n)
+    return head + (_DIGITS[ones - 1] if ones else "")
 
 
 def plan_departments(size: str) -> tuple[DepartmentPlan, ...]:
@@ -428,7 +428,7 @@ def plan_organisation(size: str, seed: int = DEFAULT_SEED) -> OrgPlan:
 
 # --- The accounts (pure) -------------------------------------------------------------------------
 class AccountRow(NamedTuple):
-    index: int  # position in the stream: the credit-code index and the resume point
+    serial: int  # place in the stream: the credit-code index and the resume point
     name: str
     kind: str
     credit_code: str
@@ -575,15 +575,16 @@ def _ensure_users(plan: OrgPlan, departments: dict[str, Any], now: datetime) -> 
 
     roles = {code: Role.objects.get_or_create(code=code)[0] for code in Role.Code.values}
     existing = set(User.objects.values_list("username", flat=True))
+    missing = [u for u in plan.users if u.username not in existing]
     # One hash for everyone: PBKDF2 two thousand times would take minutes.
-    password = make_password(DEMO_PASSWORD)
+    password = make_password(DEMO_PASSWORD) if missing else ""
     new = [
         User(
             username=u.username, name=u.name, email=f"{u.username}@example.com", phone=u.phone,
             department=departments[u.department], password=password, is_active=True,
             is_staff=u.role == "admin", date_joined=now - timedelta(days=u.joined_days_ago),
         )
-        for u in plan.users if u.username not in existing
+        for u in missing
     ]
     User.objects.bulk_create(new, batch_size=BATCH)
     users = {u.username: u for u in User.objects.filter(username__in=[p.username for p in plan.users])}
@@ -619,7 +620,11 @@ def _insert_accounts(plan: OrgPlan, seed: int, now: datetime, users: dict[str, A
 
     total = SIZES[plan.size].accounts
     done = CodeSequence.objects.get(name=MARKER).value
-    ids = {name: (user.pk, user.department_id) for name, user in users.items()}
+    ids: dict[str | None, tuple[int | None, int | None]] = {
+        name: (user.pk, user.department_id) for name, user in users.items()
+    }
+    # PostgreSQL with server-side binding refuses more than 65,535 parameters a statement.
+    insert_size = min(BATCH, 60_000 // len(Account._meta.concrete_fields))
     written = 0
     last_report = done * 10 // total
 
@@ -629,23 +634,23 @@ def _insert_accounts(plan: OrgPlan, seed: int, now: datetime, users: dict[str, A
             numbers = codes.reserve("customer", len(batch))
             objs = []
             for number, row in zip(numbers, batch, strict=True):
-                owner_id, department_id = ids.get(row.owner, (None, None)) if row.owner else (None, None)
+                owner_id, department_id = ids.get(row.owner, (None, None))
                 objs.append(Account(
                     code=account_code(number, row), name=row.name, kind=row.kind, credit_code=row.credit_code,
                     phone=row.phone, region=row.region, address=row.address, owner_id=owner_id,
-                    department_id=department_id, created_by_id=ids.get(row.created_by, (None,))[0],
+                    department_id=department_id, created_by_id=ids.get(row.created_by, (None, None))[0],
                     approval_state="approved" if row.approved_by else "draft",
-                    approved_by_id=ids.get(row.approved_by, (None,))[0] if row.approved_by else None,
+                    approved_by_id=ids.get(row.approved_by, (None, None))[0],
                     approved_at=row.approved_at, created_at=row.created_at, updated_at=row.updated_at,
                     version=1,
                 ))
-            Account.objects.bulk_create(objs, batch_size=BATCH)
+            Account.objects.bulk_create(objs, batch_size=insert_size)
             # Same transaction as the rows: the marker never claims accounts that are missing.
-            CodeSequence.objects.filter(name=MARKER).update(value=batch[-1].index + 1)
+            CodeSequence.objects.filter(name=MARKER).update(value=batch[-1].serial + 1)
         written += len(batch)
-        if stdout is not None and (batch[-1].index + 1) * 10 // total > last_report:
-            last_report = (batch[-1].index + 1) * 10 // total
-            stdout.write(f"  客户 accounts: {batch[-1].index + 1:,} / {total:,}\n")
+        if stdout is not None and (batch[-1].serial + 1) * 10 // total > last_report:
+            last_report = (batch[-1].serial + 1) * 10 // total
+            stdout.write(f"  客户 accounts: {batch[-1].serial + 1:,} / {total:,}\n")
 
     batch: list[AccountRow] = []
     for row in generate_accounts(plan.size, seed=seed, now=now, start=done, plan=plan):
