@@ -117,9 +117,16 @@ def account_factory(db: Any) -> Any:
 
 
 @pytest.fixture
-def run_queue() -> Any:
-    """Run every task waiting on the real (embedded SQLite) queue, in this process."""
+def run_queue(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Run every task waiting on the real (embedded SQLite) queue, in this process.
+
+    huey's db_task wrapper closes old connections around each task; inside a test's
+    transaction that would close the test's own connection (PostgreSQL), so it is a no-op here.
+    """
+    from huey.contrib import djhuey
     from huey.contrib.djhuey import HUEY
+
+    monkeypatch.setattr(djhuey, "close_old_connections", lambda: None)
 
     def drain() -> int:
         count = 0

@@ -114,7 +114,7 @@ def time_http(port: int, path: str, headers: dict[str, str], n: int, warmup: int
 
 def start_gunicorn(port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "GUANXI_ALLOWED_HOSTS": "127.0.0.1,localhost"}
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "guanxi.wsgi:application", "--bind", f"127.0.0.1:{port}",
          "--workers", "2", "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"],
         env=env,
@@ -131,11 +131,11 @@ def start_gunicorn(port: int) -> subprocess.Popen[bytes]:
 
 
 def run(size: str, n: int, write: bool, http_too: bool = True) -> list[Result]:
+    from django.conf import settings
+
     from guanxi.core.models import User
     from guanxi.core.services.tokens import token_create
     from guanxi.demo import DEMO_PASSWORD, build_demo
-
-    from django.conf import settings
 
     if "testserver" not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS.append("testserver")  # the in-process client's host name

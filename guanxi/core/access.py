@@ -53,11 +53,16 @@ def active_grants(user: User) -> QuerySet[AccessGrant]:
     )
 
 
-def visibility_for(user: Any) -> Visibility:
-    """Return what ``user`` may see, computed once per request and kept on the user object."""
+def visibility_for(user: Any, *, include_grants: bool = True) -> Visibility:
+    """Return what ``user`` may see, computed once per request and kept on the user object.
+
+    ``include_grants=False`` gives the role's own reach: what the user manages. Deciding
+    grants or assigning owners uses that, so a grant never widens what one may grant.
+    """
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return NOTHING
-    cached = getattr(user, "_guanxi_visibility", None)
+    cache_attr = "_guanxi_visibility" if include_grants else "_guanxi_role_visibility"
+    cached = getattr(user, cache_attr, None)
     if cached is not None:
         return cached
     scope = max((ROLE_SCOPE.get(code, Scope.OWN) for code in user.role_codes()), default=Scope.OWN)
@@ -74,21 +79,23 @@ def visibility_for(user: Any) -> Visibility:
         if scope >= Scope.DEPARTMENT and user.department_id:
             departments |= subtree_ids({user.department_id})
         granted_departments: set[int] = set()
-        for dept_id, target_user_id in active_grants(user).values_list("target_department_id", "target_user_id"):
+        grants = active_grants(user) if include_grants else AccessGrant.objects.none()
+        for dept_id, target_user_id in grants.values_list("target_department_id", "target_user_id"):
             if dept_id:
                 granted_departments.add(dept_id)
             if target_user_id:
                 owners.add(target_user_id)
         departments |= subtree_ids(granted_departments)
         result = Visibility(False, frozenset(owners), frozenset(departments))
-    user._guanxi_visibility = result
+    setattr(user, cache_attr, result)
     return result
 
 
 def forget(user: Any) -> None:
     """Drop the cached visibility (after a grant or role change within one request)."""
-    if hasattr(user, "_guanxi_visibility"):
-        del user._guanxi_visibility
+    for attr in ("_guanxi_visibility", "_guanxi_role_visibility"):
+        if hasattr(user, attr):
+            delattr(user, attr)
 
 
 def visible(user: Any, queryset: QuerySet[M], *, owner_field: str = "owner",
@@ -113,7 +120,7 @@ def can_see(user: Any, obj: Any, *, owner_field: str = "owner", department_field
 
 def manages_user(actor: Any, other: User) -> bool:
     """True when ``actor`` sees ``other``'s records by role (not by a grant)."""
-    vis = visibility_for(actor)
+    vis = visibility_for(actor, include_grants=False)
     return vis.everything or other.id in vis.owner_ids or (
         other.department_id is not None and other.department_id in vis.department_ids
     )

@@ -605,7 +605,7 @@ class ReadIn(Strict):
 @requires(AUTHENTICATED)
 @paginate(CursorPagination, ordering=("-id",))
 def notification_list(request: HttpRequest, unread: bool = False) -> Any:
-    qs = Notification.objects.filter(user=request.user)
+    qs = Notification.objects.filter(user=request.user.pk)
     return qs.filter(read_at__isnull=True) if unread else qs
 
 

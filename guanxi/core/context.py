@@ -19,7 +19,8 @@ class Origin:
     channel: str = "cli"
 
 
-_origin: ContextVar[Origin] = ContextVar("guanxi_origin", default=Origin())
+_DEFAULT = Origin()
+_origin: ContextVar[Origin] = ContextVar("guanxi_origin", default=_DEFAULT)
 
 
 def current() -> Origin:

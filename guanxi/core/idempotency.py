@@ -9,7 +9,6 @@ running waits for it.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 

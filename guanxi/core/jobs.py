@@ -85,7 +85,7 @@ def execute(job_id: str) -> Job | None:
         log.exception("job %s failed", job_id)
         Job.objects.filter(pk=job_id).update(
             state=Job.State.FAILED, finished_at=timezone.now(),
-            errors=(job.errors + [{"message": str(exc), "trace": traceback.format_exc()[-2000:]}])[:MAX_ERRORS_KEPT],
+            errors=[*job.errors, {"message": str(exc), "trace": traceback.format_exc()[-2000:]}][:MAX_ERRORS_KEPT],
         )
     else:
         Job.objects.filter(pk=job_id).update(state=Job.State.DONE, finished_at=timezone.now(), result=result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -41,12 +42,12 @@ def team_list() -> QuerySet[Team]:
     return Team.objects.select_related("department", "leader").prefetch_related("members")
 
 
-def grant_list_for(user: User) -> QuerySet[AccessGrant]:
+def grant_list_for(user: Any) -> QuerySet[AccessGrant]:
     """Own grants, plus those the user may decide (by role and subtree)."""
     qs = AccessGrant.objects.select_related("grantee", "target_department", "target_user", "decided_by")
     if not has_perm(user, "grant.decide"):
         return qs.filter(grantee=user)
-    vis = access.visibility_for(user)
+    vis = access.visibility_for(user, include_grants=False)
     if vis.everything:
         return qs
     return qs.filter(
@@ -55,7 +56,7 @@ def grant_list_for(user: User) -> QuerySet[AccessGrant]:
     )
 
 
-def change_request_list_for(user: User) -> QuerySet[ChangeRequest]:
+def change_request_list_for(user: Any) -> QuerySet[ChangeRequest]:
     """Requests one made, requests one's roles decide, and (admins) all."""
     qs = ChangeRequest.objects.select_related("content_type", "requested_by", "decided_by")
     if has_perm(user, "audit.view_all"):
@@ -90,7 +91,7 @@ def audit_search(*, actor: int | None = None, action: str | None = None, record_
     return qs
 
 
-def recycle_bin_for(user: User, limit: int = 500) -> list[dict[str, Any]]:
+def recycle_bin_for(user: Any, limit: int = 500) -> list[dict[str, Any]]:
     """Deleted records of every registered type that the user may see and restore."""
     rows: list[dict[str, Any]] = []
     for entry in registry.entries():
@@ -105,14 +106,13 @@ def recycle_bin_for(user: User, limit: int = 500) -> list[dict[str, Any]]:
     return rows[:limit]
 
 
-def job_for(user: User, job_id: str) -> Job | None:
+def job_for(user: Any, job_id: str) -> Job | None:
+    """The job if the user started it (administrators: any job); None for anything else."""
     try:
-        qs = Job.objects.filter(pk=job_id)
+        job_uuid = uuid.UUID(str(job_id))
     except ValueError:
-        return None
+        return None  # a malformed id is a missing job
+    qs = Job.objects.filter(pk=job_uuid)
     if not has_perm(user, "audit.view_all"):
         qs = qs.filter(created_by=user)
-    try:
-        return qs.first()
-    except Exception:  # a malformed UUID is a missing job
-        return None
+    return qs.first()

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from guanxi.core import registry, selectors
-from guanxi.core.errors import NotFound, ServiceError
+from guanxi.core.errors import Invalid, NotFound, ServiceError
 from guanxi.core.forms import (
     AuditSearchForm,
     DepartmentForm,
@@ -48,11 +48,15 @@ def form_errors(form: Any, exc: ServiceError) -> None:
             form.add_error(field if field in form.fields else None, msg)
 
 
-def lockout(request: HttpRequest, credentials: Any = None, *args: Any, **kwargs: Any) -> HttpResponse:
-    """What django-axes answers once a username is locked out (S13)."""
-    form = LoginForm(request.POST or None)
-    form.add_error(None, _("Too many failed sign-ins. Try again in 15 minutes."))
-    return render(request, "core/login.html", {"form": form}, status=429)
+def lockout(request: HttpRequest, original_response: Any = None, credentials: Any = None,
+            *args: Any, **kwargs: Any) -> HttpResponse:
+    """What django-axes answers once a username is locked out (S13): JSON for the API, a page otherwise."""
+    message = _("Too many failed sign-ins. Try again in 15 minutes.")
+    if request.path.startswith("/api/"):
+        from django.http import JsonResponse
+
+        return JsonResponse({"code": "locked", "message": message, "errors": {}}, status=403)
+    return render(request, "core/login.html", {"form": LoginForm(), "lockout_message": message}, status=429)
 
 
 # --- Sign-in, language --------------------------------------------------------------------------
@@ -125,13 +129,13 @@ def notifications(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         notification_services.notification_mark_read(actor=request.user)  # type: ignore[arg-type]
         return redirect("core:notifications")
-    page = Paginator(Notification.objects.filter(user=request.user), 30).get_page(request.GET.get("page"))
+    page = Paginator(Notification.objects.filter(user=request.user.pk), 30).get_page(request.GET.get("page"))
     return render(request, "core/notifications.html", {"page": page})
 
 
 @requires(AUTHENTICATED)
 def notification_badge(request: HttpRequest) -> HttpResponse:
-    count = Notification.objects.filter(user=request.user, read_at__isnull=True).count()
+    count = Notification.objects.filter(user=request.user.pk, read_at__isnull=True).count()
     return render(request, "core/_badge.html", {"count": count})
 
 
@@ -240,6 +244,8 @@ def grant_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     grant = selectors.grant_list_for(request.user).filter(pk=pk).first()  # type: ignore[arg-type]
     if grant is None:
         raise NotFound()
+    if action not in {"approve", "reject", "revoke"}:
+        raise NotFound()
     try:
         if action == "revoke":
             grant_services.grant_revoke(actor=request.user, grant=grant)
@@ -270,6 +276,8 @@ def approval_detail(request: HttpRequest, pk: int) -> HttpResponse:
         raise NotFound()
     if request.method == "POST":
         action = request.POST.get("action")
+        if action not in {"approve", "reject", "cancel"}:
+            raise Invalid(_("Unknown action."))
         try:
             if action == "cancel":
                 records.change_request_cancel(actor=user, request=item)
@@ -283,7 +291,7 @@ def approval_detail(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("Done."))
         return redirect("core:approval-detail", pk=pk)
     entry = registry.get(f"{item.content_type.app_label}.{item.content_type.model}")
-    labels = {name: entry.model._meta.get_field(name).verbose_name for name in item.changes}
+    labels = {name: entry.model._meta.get_field(name).verbose_name for name in item.changes}  # type: ignore[union-attr]
     diff_rows = [(labels[name], before, after) for name, (before, after) in item.changes.items()]
     return render(request, "core/approval_detail.html", {
         "item": item, "diff_rows": diff_rows, "can_decide": records.can_decide(user, item) and item.state == "pending",
@@ -356,7 +364,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
 
 
 @requires(AUTHENTICATED)
-def job_download(request: HttpRequest, job_id: str) -> HttpResponse:
+def job_download(request: HttpRequest, job_id: str) -> Any:
     from django.core.files.storage import default_storage
     from django.http import FileResponse
 
@@ -383,7 +391,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             _token, new_token = tokens.token_create(actor=request.user, name=form.cleaned_data["name"])  # type: ignore[arg-type]
             form = TokenForm()
-    token_list = ApiToken.objects.filter(user=request.user, revoked_at__isnull=True)
+    token_list = ApiToken.objects.filter(user=request.user.pk, revoked_at__isnull=True)
     return render(request, "core/profile.html", {"form": form, "tokens": token_list, "new_token": new_token})
 
 

@@ -15,7 +15,6 @@ from ninja.pagination import CursorPagination, paginate
 from guanxi.core.api import ErrorOut, Strict
 from guanxi.core.errors import Invalid
 from guanxi.core.models import ChangeRequest, User
-
 from guanxi.core.permissions import declare as requires
 from guanxi.core.services import records
 from guanxi.customers import selectors, services
@@ -108,13 +107,13 @@ def account_create(request: HttpRequest, payload: AccountIn) -> Any:
     return Status(201, services.account_create(actor=request.user, owner=owner, **data))
 
 
-@router.get("/accounts/{pk}", response=AccountOut)
+@router.get("/accounts/{int:pk}", response=AccountOut)
 @requires("account.view")
 def account_get(request: HttpRequest, pk: int) -> Any:
     return _account(request, pk)
 
 
-@router.patch("/accounts/{pk}", response={200: AccountOut, 202: PendingOut})
+@router.patch("/accounts/{int:pk}", response={200: AccountOut, 202: PendingOut})
 @requires("account.change")
 def account_update(request: HttpRequest, pk: int, payload: AccountPatch) -> Any:
     data = payload.model_dump(exclude_unset=True)
@@ -128,14 +127,14 @@ def account_update(request: HttpRequest, pk: int, payload: AccountPatch) -> Any:
     return Status(200, result)
 
 
-@router.delete("/accounts/{pk}", response={204: None})
+@router.delete("/accounts/{int:pk}", response={204: None})
 @requires("account.delete")
 def account_delete(request: HttpRequest, pk: int, version: int | None = None) -> Any:
     records.record_delete(actor=request.user, obj=_account(request, pk), expected_version=version)
     return Status(204, None)
 
 
-@router.post("/accounts/{pk}/approve", response=AccountOut)
+@router.post("/accounts/{int:pk}/approve", response=AccountOut)
 @requires("account.approve")
 def account_approve(request: HttpRequest, pk: int, payload: VersionIn) -> Any:
     return records.record_approve(actor=request.user, obj=_account(request, pk), expected_version=payload.version)

@@ -22,7 +22,7 @@ def can_decide(actor: Any, grant: AccessGrant) -> bool:
     """A general manager or admin decides any grant; a sales manager one into their own subtree."""
     if actor.pk == grant.grantee_id or not has_perm(actor, "grant.decide"):
         return False
-    vis = access.visibility_for(actor)
+    vis = access.visibility_for(actor, include_grants=False)
     if vis.everything:
         return True
     if grant.target_department_id:

@@ -22,7 +22,7 @@ def notify_role(role_code: str, *, title: str, body: str = "", url: str = "", ex
     return len(rows)
 
 
-def notification_mark_read(*, actor: User, ids: list[int] | None = None) -> int:
+def notification_mark_read(*, actor: Any, ids: list[int] | None = None) -> int:
     qs = Notification.objects.filter(user=actor, read_at__isnull=True)
     if ids is not None:
         qs = qs.filter(id__in=ids)

@@ -51,7 +51,7 @@ def department_create(*, actor: Any, name: str, parent: Department | None = None
 
 @transaction.atomic
 def department_update(*, actor: Any, department: Department, expected_version: int | None,
-                      name: str | None = None, parent: Department | None | Any = ...) -> Department:
+                      name: str | None = None, parent: Department | Any | None = ...) -> Department:
     _require_admin(actor)
     changes: dict[str, Any] = {}
     if name is not None:
@@ -153,11 +153,10 @@ def user_set_active(*, actor: Any, user: User, active: bool) -> User:
         raise Invalid(_("You cannot deactivate yourself."))
     if user.is_active == active:
         return user
-    apply_update(actor=actor, obj=user, changes={"is_active": active}, expected_version=None)
+    apply_update(actor=actor, obj=user, changes={"is_active": active}, expected_version=None, action="permission")
     if not active:
         ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
         transaction.on_commit(lambda: end_sessions(user))
-    audit.record(actor=actor, action="permission", obj=user, changes={"is_active": [not active, active]})
     return user
 
 

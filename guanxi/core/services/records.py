@@ -28,7 +28,7 @@ def get_visible(actor: Any, model: type[models.Model], pk: Any, *, include_delet
     manager = model._base_manager if include_deleted else model._default_manager
     try:
         return entry.scope(actor, manager.all()).get(pk=pk)
-    except (model.DoesNotExist, ValueError, TypeError):
+    except (model.DoesNotExist, ValueError, TypeError):  # type: ignore[attr-defined]
         raise NotFound()
 
 
@@ -38,7 +38,7 @@ def approval_policy(model: type[models.Model]) -> ApprovalPolicy | None:
 
 
 def needs_change_request(obj: models.Model) -> bool:
-    return bool(getattr(obj, "is_approved", False)) and approval_policy(type(obj)) is not None
+    return bool(getattr(obj, "is_approved", False)) and approval_policy(obj._meta.model) is not None
 
 
 def diff(obj: models.Model, changes: dict[str, Any]) -> dict[str, list[Any]]:
@@ -56,7 +56,7 @@ def _check_version(obj: models.Model, expected_version: int | None) -> None:
 
 
 def apply_update(*, actor: Any, obj: models.Model, changes: dict[str, Any], expected_version: int | None,
-                 note: str = "") -> dict[str, list[Any]]:
+                 note: str = "", action: str = "update") -> dict[str, list[Any]]:
     """Write ``changes`` (already validated) if nobody wrote since ``expected_version``.
 
     The UPDATE carries ``WHERE version = <read version>``, so of two concurrent writers
@@ -66,10 +66,10 @@ def apply_update(*, actor: Any, obj: models.Model, changes: dict[str, Any], expe
     delta = diff(obj, changes)
     if not delta:
         return {}
-    model = type(obj)
+    model = obj._meta.model  # not type(obj): request.user arrives as a lazy wrapper
     values: dict[str, Any] = {}
     for name in delta:
-        values[model._meta.get_field(name).attname] = (
+        values[model._meta.get_field(name).attname] = (  # type: ignore[union-attr]
             changes[name].pk if isinstance(changes[name], models.Model) else changes[name]
         )
     now = timezone.now()
@@ -86,7 +86,7 @@ def apply_update(*, actor: Any, obj: models.Model, changes: dict[str, Any], expe
         setattr(obj, name, changes[name])
     obj.version += 1  # type: ignore[attr-defined]
     obj.updated_at = now  # type: ignore[attr-defined]
-    audit.record(actor=actor, action="update", obj=obj, changes=delta, note=note)
+    audit.record(actor=actor, action=action, obj=obj, changes=delta, note=note)
     return delta
 
 
@@ -124,7 +124,7 @@ def record_approve(*, actor: Any, obj: models.Model, expected_version: int | Non
         raise Invalid(_("This record is already approved."))
     _check_version(obj, expected_version)
     now = timezone.now()
-    rows = type(obj)._base_manager.filter(pk=obj.pk, version=obj.version).update(  # type: ignore[attr-defined]
+    rows = obj._meta.model._base_manager.filter(pk=obj.pk, version=obj.version).update(  # type: ignore[attr-defined]
         approval_state=ApprovalState.APPROVED, approved_by=actor, approved_at=now,
         version=F("version") + 1, updated_at=now,
     )
@@ -141,7 +141,7 @@ def change_request_create(*, actor: Any, obj: models.Model, changes: dict[str, A
     delta = diff(obj, changes)
     if not delta:
         raise Invalid(_("Nothing was changed."))
-    policy = approval_policy(type(obj))
+    policy = approval_policy(obj._meta.model)
     request = ChangeRequest.objects.create(
         content_type=ContentType.objects.get_for_model(obj),
         object_id=str(obj.pk),
@@ -161,7 +161,7 @@ def change_request_create(*, actor: Any, obj: models.Model, changes: dict[str, A
 
 
 def _decoded_changes(obj: models.Model, request: ChangeRequest) -> dict[str, Any]:
-    model = type(obj)
+    model = obj._meta.model
     out: dict[str, Any] = {}
     for name, (_before, after) in request.changes.items():
         field = model._meta.get_field(name)
@@ -169,7 +169,7 @@ def _decoded_changes(obj: models.Model, request: ChangeRequest) -> dict[str, Any
             target_id = after["id"] if isinstance(after, dict) else after
             out[name] = field.related_model._base_manager.get(pk=target_id) if target_id is not None else None  # type: ignore[union-attr]
         else:
-            out[name] = field.to_python(after)
+            out[name] = field.to_python(after)  # type: ignore[union-attr]
     return out
 
 
@@ -195,6 +195,8 @@ def change_request_decide(*, actor: Any, request: ChangeRequest, approve: bool, 
     if expected_version is not None and expected_version != request.version:
         raise Conflict()
     obj = request.target()
+    # The approver must be able to see the record, like anyone acting on it.
+    get_visible(actor, obj._meta.model, obj.pk, include_deleted=True)
     if approve:
         if getattr(obj, "version", None) != request.target_version:
             raise Conflict(_("The record changed after this request was made; ask for a new request."))
@@ -242,7 +244,7 @@ def record_delete(*, actor: Any, obj: SoftDeletable, expected_version: int | Non
     batch = uuid.uuid4()
     now = timezone.now()
     for item in [obj, *obj.soft_delete_dependants()]:
-        rows = type(item)._base_manager.filter(pk=item.pk, deleted_at__isnull=True).update(
+        rows = item._meta.model._base_manager.filter(pk=item.pk, deleted_at__isnull=True).update(
             deleted_at=now, deleted_by=actor, deletion_batch=batch,
             **({"version": F("version") + 1} if hasattr(item, "version") else {}),
         )
@@ -270,7 +272,7 @@ def record_restore(*, actor: Any, obj: SoftDeletable) -> SoftDeletable:
     try:
         with transaction.atomic():
             for item in items:
-                type(item)._base_manager.filter(pk=item.pk).update(
+                item._meta.model._base_manager.filter(pk=item.pk).update(
                     deleted_at=None, deleted_by=None, deletion_batch=None,
                     **({"version": F("version") + 1} if hasattr(item, "version") else {}),
                 )

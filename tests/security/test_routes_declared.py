@@ -1,0 +1,203 @@
+"""S1 — every route declares its permission, and the declarations match a reviewed snapshot.
+
+The walker goes through Django's URL configuration. The REST API is one mount whose
+routes Django only sees as ninja's wrappers, so for it the walker reads the NinjaAPI
+instance itself: every operation of every router must carry ``guanxi_permission`` (set by
+``guanxi.core.permissions.declare``). ninja's own views (the OpenAPI schema, the docs page
+and the API root) live outside the routers and are allowed by name only.
+
+When a declaration changes, or a route is added or removed, ``DECLARATIONS`` below must
+change in the same commit, so the change shows up in review (as Twenty keeps its snapshot).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from guanxi.core.api import api
+from guanxi.core.permissions import AUTHENTICATED, PUBLIC, ROLE_PERMISSIONS
+
+API_PREFIX = "/api/v1"
+
+# ninja's own views: served by ninja for the API mount, not declared through guanxi.
+# The schema and the docs page are public on purpose (R13.3: the running server serves its
+# OpenAPI schema); the API root is ninja's path anchor and always answers 404.
+NINJA_OWN_VIEWS = {"openapi-json": 200, "openapi-view": 200, "api-root": 404}
+
+DECLARATIONS: dict[str, str] = {
+    # --- HTML views: "namespace:name" ---
+    "core:home": "authenticated",
+    "core:login": "public",
+    "core:logout": "authenticated",
+    "core:language": "public",
+    "core:notifications": "authenticated",
+    "core:notification-badge": "authenticated",
+    "core:profile": "authenticated",
+    "core:org-users": "org.manage",
+    "core:org-user-create": "org.manage",
+    "core:org-user-edit": "org.manage",
+    "core:org-user-active": "org.manage",
+    "core:org-departments": "org.manage",
+    "core:org-teams": "org.manage",
+    "core:grants": "authenticated",
+    "core:grant-action": "authenticated",
+    "core:approvals": "authenticated",
+    "core:approval-detail": "authenticated",
+    "core:audit": "audit.view_all",
+    "core:history": "authenticated",
+    "core:recycle-bin": "recycle.view",
+    "core:recycle-restore": "recycle.view",
+    "core:job-detail": "authenticated",
+    "core:job-download": "authenticated",
+    "core:api-docs": "public",
+    "customers:account-list": "account.view",
+    "customers:account-create": "account.add",
+    "customers:account-export": "account.export",
+    "customers:account-detail": "account.view",
+    "customers:account-edit": "account.change",
+    "customers:account-delete": "account.delete",
+    "customers:account-approve": "account.approve",
+    # --- REST API: "METHOD /api/v1/path" ---
+    "POST /api/v1/tokens": "public",
+    "DELETE /api/v1/tokens/{token_id}": "authenticated",
+    "GET /api/v1/me": "authenticated",
+    "GET /api/v1/departments": "authenticated",
+    "POST /api/v1/departments": "org.manage",
+    "PATCH /api/v1/departments/{pk}": "org.manage",
+    "DELETE /api/v1/departments/{pk}": "org.manage",
+    "GET /api/v1/users": "authenticated",
+    "POST /api/v1/users": "org.manage",
+    "GET /api/v1/users/{pk}": "authenticated",
+    "PATCH /api/v1/users/{pk}": "authenticated",
+    "POST /api/v1/users/{pk}/deactivate": "org.manage",
+    "POST /api/v1/users/{pk}/activate": "org.manage",
+    "GET /api/v1/teams": "authenticated",
+    "POST /api/v1/teams": "org.manage",
+    "GET /api/v1/grants": "authenticated",
+    "POST /api/v1/grants": "grant.request",
+    "POST /api/v1/grants/{pk}/approve": "grant.decide",
+    "POST /api/v1/grants/{pk}/reject": "grant.decide",
+    "POST /api/v1/grants/{pk}/revoke": "authenticated",
+    "GET /api/v1/change-requests": "authenticated",
+    "GET /api/v1/change-requests/{pk}": "authenticated",
+    "POST /api/v1/change-requests/{pk}/approve": "authenticated",
+    "POST /api/v1/change-requests/{pk}/reject": "authenticated",
+    "POST /api/v1/change-requests/{pk}/cancel": "authenticated",
+    "GET /api/v1/audit": "audit.view_all",
+    "GET /api/v1/history/{record_type}/{pk}": "authenticated",
+    "GET /api/v1/recycle-bin": "recycle.view",
+    "POST /api/v1/recycle-bin/{record_type}/{pk}/restore": "recycle.view",
+    "GET /api/v1/jobs/{job_id}": "authenticated",
+    "GET /api/v1/notifications": "authenticated",
+    "POST /api/v1/notifications/read": "authenticated",
+    "GET /api/v1/accounts": "account.view",
+    "POST /api/v1/accounts": "account.add",
+    "GET /api/v1/accounts/{int:pk}": "account.view",
+    "PATCH /api/v1/accounts/{int:pk}": "account.change",
+    "DELETE /api/v1/accounts/{int:pk}": "account.delete",
+    "POST /api/v1/accounts/{int:pk}/approve": "account.approve",
+    "POST /api/v1/accounts/export": "account.export",
+}
+
+
+# --- Walking the configuration ---------------------------------------------------------------------
+def walk(resolver: URLResolver, prefix: str = "", namespace: str = "") -> Iterator[tuple[str, str, Any]]:
+    """Yield (route, qualified name, callback) for every URL pattern, recursing into includes."""
+    for pattern in resolver.url_patterns:
+        route = prefix + str(pattern.pattern)
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from walk(pattern, route, inner)
+        else:
+            assert isinstance(pattern, URLPattern)
+            yield route, f"{namespace}{pattern.name}" if pattern.name else "", pattern.callback
+
+
+def is_ninja(callback: Any) -> bool:
+    target = callback.func if isinstance(callback, functools.partial) else callback
+    return getattr(target, "__module__", "").startswith("ninja")
+
+
+def django_routes() -> list[tuple[str, str, Any]]:
+    return [r for r in walk(get_resolver()) if not is_ninja(r[2])]
+
+
+def ninja_routes() -> list[tuple[str, str, Any]]:
+    return [r for r in walk(get_resolver()) if is_ninja(r[2])]
+
+
+def api_operations() -> Iterator[tuple[str, Any]]:
+    """Yield ("METHOD /api/v1/path", operation) for every operation of every router."""
+    for prefix, router in api._routers:
+        for path, path_view in router.path_operations.items():
+            for op in path_view.operations:
+                for method in op.methods:
+                    yield f"{method} {API_PREFIX}{prefix}{path}", op
+
+
+def live_declarations() -> dict[str, str | None]:
+    live: dict[str, str | None] = {}
+    for _route, name, callback in django_routes():
+        live[name] = getattr(callback, "guanxi_permission", None)
+    for key, op in api_operations():
+        live[key] = getattr(op.view_func, "guanxi_permission", None)
+    return live
+
+
+KNOWN_PERMISSIONS = {PUBLIC, AUTHENTICATED}.union(*ROLE_PERMISSIONS.values())
+
+
+# --- Tests ------------------------------------------------------------------------------------------
+def test_every_django_view_declares_its_permission() -> None:
+    undeclared = [f"{route} ({name or 'unnamed'})" for route, name, cb in django_routes()
+                  if not hasattr(cb, "guanxi_permission")]
+    assert not undeclared, f"routes open by omission: {undeclared}"
+
+
+def test_every_django_route_has_a_unique_name() -> None:
+    names = [name for _route, name, _cb in django_routes()]
+    assert all(names), "an unnamed route cannot be kept in the snapshot"
+    assert len(names) == len(set(names))
+
+
+def test_every_api_operation_declares_its_permission() -> None:
+    undeclared = [key for key, op in api_operations() if not hasattr(op.view_func, "guanxi_permission")]
+    assert not undeclared, f"API operations open by omission: {undeclared}"
+
+
+def test_only_ninjas_own_views_sit_outside_the_routers() -> None:
+    """The API mount holds router operations plus ninja's schema, docs and root, nothing else."""
+    operation_names = {getattr(op, "url_name", None) or op.view_func.__name__ for _key, op in api_operations()}
+    for route, name, callback in ninja_routes():
+        assert route.startswith(API_PREFIX.lstrip("/") + "/"), f"a second ninja mount at {route}"
+        short = name.split(":")[-1]
+        if isinstance(callback, functools.partial):
+            assert short in NINJA_OWN_VIEWS, f"unexpected ninja view {name} at {route}"
+        else:
+            assert short in operation_names, f"ninja route {name} at {route} is not in any router"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name,status", NINJA_OWN_VIEWS.items())
+def test_ninjas_own_views_are_public_on_purpose(name: str, status: int, client: Any) -> None:
+    from django.urls import reverse
+
+    response = client.get(reverse(f"api:{name}"))
+    assert response.status_code == status
+    if name == "openapi-json":
+        assert f"{API_PREFIX}/accounts" in response.json()["paths"]
+
+
+def test_declarations_match_the_reviewed_snapshot() -> None:
+    assert live_declarations() == DECLARATIONS
+
+
+def test_every_declared_permission_exists() -> None:
+    """A typo in a declaration would lock everyone out (or, worse, hide a missing right)."""
+    unknown = {key: perm for key, perm in DECLARATIONS.items() if perm not in KNOWN_PERMISSIONS}
+    assert not unknown
