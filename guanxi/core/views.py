@@ -32,6 +32,7 @@ from guanxi.core.forms import (
     UserEditForm,
 )
 from guanxi.core.models import ApiToken, Department, Notification, User
+from guanxi.core.paginator import capped_count
 from guanxi.core.permissions import AUTHENTICATED, PUBLIC, has_perm
 from guanxi.core.permissions import declare as requires
 from guanxi.core.services import grants as grant_services
@@ -114,7 +115,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
     user: Any = request.user
     context = {
-        "account_count": account_scope(user).count() if has_perm(user, "account.view") else None,
+        "account_count": capped_count(account_scope(user)) if has_perm(user, "account.view") else None,
         "notifications": Notification.objects.filter(user=user, read_at__isnull=True)[:8],
         "pending_requests": selectors.change_request_list_for(user).filter(state="pending")
         .exclude(requested_by=user).filter(approver_role__in=user.role_codes())[:8],

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_POST
 from guanxi.core import selectors as core_selectors
 from guanxi.core.errors import ServiceError
 from guanxi.core.models import ChangeRequest
+from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import declare as requires
 from guanxi.core.services import records
 from guanxi.core.views import form_errors
@@ -30,7 +30,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
     state = request.GET.get("approval_state", "")
     qs = selectors.account_list_for(request.user, q=q, approval_state=state)
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"page": page, "q": q, "approval_state": state}
     template = "customers/_account_rows.html" if request.htmx else "customers/account_list.html"  # type: ignore[attr-defined]
     return render(request, template, context)

@@ -123,7 +123,9 @@ def user_update(*, actor: Any, user: User, expected_version: int | None, **chang
         changes["name"] = (changes["name"] or "").strip()[:100]
     if "language" in changes and changes["language"] not in User.Language.values:
         raise Invalid(errors={"language": [_("Unknown language.")]})
-    apply_update(actor=actor, obj=user, changes=changes, expected_version=expected_version)
+    delta = apply_update(actor=actor, obj=user, changes=changes, expected_version=expected_version)
+    if "department" in delta:
+        _follow_owner_department(actor, user)
     if roles is not None:
         role_objs = _roles_from_codes(roles)
         before = sorted(user.role_codes())
@@ -133,6 +135,18 @@ def user_update(*, actor: Any, user: User, expected_version: int | None, **chang
             user._role_codes = frozenset(after)
             audit.record(actor=actor, action="permission", obj=user, changes={"roles": [before, after]})
     return user
+
+
+def _follow_owner_department(actor: Any, user: User) -> None:
+    """Keep every owned record's department equal to its owner's (what access filters on)."""
+    for entry in registry.entries():
+        names = {f.name for f in entry.model._meta.get_fields()}
+        if {"owner", "department"} <= names:
+            moved = entry.model._base_manager.filter(owner=user).exclude(department=user.department_id).update(
+                department=user.department_id)
+            if moved:
+                audit.record(actor=actor, action="update", obj=user, note=f"{moved} {entry.label} moved with their owner",
+                             changes={"department": ["*", audit.serialise(user.department)]})
 
 
 def end_sessions(user: User) -> int:
