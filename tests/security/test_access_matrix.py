@@ -28,7 +28,6 @@ door is checked by test_api_account_export_is_reachable (both call the same serv
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import uuid
 from collections.abc import Iterator
@@ -39,12 +38,12 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.test import Client, override_settings
 from django.utils import timezone
-from huey.contrib.djhuey import HUEY
 
-from guanxi.core.models import AccessGrant, ApprovalPolicy, AuditEvent, ChangeRequest, Department, Job, User
+from guanxi.core.models import AccessGrant, ApprovalPolicy, ChangeRequest, Department, Job, User
 from guanxi.core.services import grants as grant_services
 from guanxi.core.services import records
 from guanxi.customers.models import Account
+from tests.security.conftest import fingerprint
 
 pytestmark = pytest.mark.django_db
 
@@ -225,18 +224,6 @@ SPEC = _parse(SPEC_TABLE)
 assert set(SPEC) == {(p, a, s) for p in PERSONAS for a in ACTIONS for s in STATES}, "the spec has a gap"
 
 
-@pytest.fixture
-def drain(run_queue: Any, monkeypatch: Any) -> Any:
-    """conftest's run_queue, keeping the test's database connection open.
-
-    huey's ``db_task`` calls ``close_old_connections()`` around each task; inside a test's
-    transaction on PostgreSQL that closes the test's own connection (SQLite's in-memory
-    test database ignores the close).
-    """
-    monkeypatch.setattr("huey.contrib.djhuey.close_old_connections", lambda: None)
-    return run_queue
-
-
 # --- The world the matrix runs in ---------------------------------------------------------------
 def _plain(fixture: Any) -> Any:
     """The function behind one of conftest's fixtures, so the matrix builds the very same personas.
@@ -360,20 +347,6 @@ def cell(request: Any, world: World, db: Any) -> Cell:
     elif persona == "outsider_with_expired_grant":
         outsider_grant_into_east(world.org, expired=True)
     return Cell(world, persona, state)
-
-
-def fingerprint() -> tuple[str, int]:
-    """A hash of every row a write could touch, and the length of the task queue (S3)."""
-    rows = (
-        list(Account.all_objects.order_by("pk").values()),
-        list(AuditEvent.objects.order_by("pk").values()),
-        list(ChangeRequest.objects.order_by("pk").values()),
-        list(Job.objects.order_by("pk").values()),
-        list(AccessGrant.objects.order_by("pk").values()),
-        list(User.objects.order_by("pk").values()),
-        list(Department.all_objects.order_by("pk").values()),
-    )
-    return hashlib.sha256(repr(rows).encode()).hexdigest(), len(HUEY)
 
 
 CELLS = [pytest.param((p, s), id=f"{p}-{s}") for p in PERSONAS for s in STATES]

@@ -36,18 +36,6 @@ def shape(rows: list[AuditEvent]) -> list[tuple[str, str | None, str, str | None
              r.object_id, r.actor_name if r.actor_id else None, r.channel) for r in rows]
 
 
-@pytest.fixture
-def drain(run_queue: Any, monkeypatch: Any) -> Any:
-    """conftest's run_queue, keeping the test's database connection open.
-
-    huey's ``db_task`` calls ``close_old_connections()`` around each task; inside a test's
-    transaction on PostgreSQL that closes the test's own connection (SQLite's in-memory
-    test database ignores the close).
-    """
-    monkeypatch.setattr("huey.contrib.djhuey.close_old_connections", lambda: None)
-    return run_queue
-
-
 # --- Accounts through the API --------------------------------------------------------------------------
 def test_api_account_create_writes_one_create_row_with_the_values(org: Any, api: Any) -> None:
     client = api(org.salesperson)

@@ -4,43 +4,19 @@ and a restore brings it back with its history, or refuses cleanly when a value w
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import Any
 
 import pytest
 from django.core.files.storage import default_storage
-from huey.contrib.djhuey import HUEY
 
-from guanxi.core.models import AuditEvent, ChangeRequest, Department, Job
+from guanxi.core.models import Job
 from guanxi.customers.models import Account
+from tests.security.conftest import fingerprint
 
 pytestmark = pytest.mark.django_db
 VALID_CREDIT = "91350100M000100Y43"
 MISSING_ID = 987654321
-
-
-@pytest.fixture
-def drain(run_queue: Any, monkeypatch: Any) -> Any:
-    """conftest's run_queue, keeping the test's database connection open.
-
-    huey's ``db_task`` calls ``close_old_connections()`` around each task; inside a test's
-    transaction on PostgreSQL that closes the test's own connection (SQLite's in-memory
-    test database ignores the close).
-    """
-    monkeypatch.setattr("huey.contrib.djhuey.close_old_connections", lambda: None)
-    return run_queue
-
-
-def fingerprint() -> tuple[str, int]:
-    rows = (
-        list(Account.all_objects.order_by("pk").values()),
-        list(AuditEvent.objects.order_by("pk").values()),
-        list(ChangeRequest.objects.order_by("pk").values()),
-        list(Department.all_objects.order_by("pk").values()),
-        list(Job.objects.order_by("pk").values()),
-    )
-    return hashlib.sha256(repr(rows).encode()).hexdigest(), len(HUEY)
 
 
 def rendered_number(response: Any, testid: str) -> int:
