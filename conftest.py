@@ -97,6 +97,9 @@ def api(db: Any) -> Any:
         def patch(self, path: str, data: Any = None, **extra: Any) -> Any:
             return self._call("patch", path, data, **extra)
 
+        def put(self, path: str, data: Any = None, **extra: Any) -> Any:
+            return self._call("put", path, data, **extra)
+
         def delete(self, path: str, **extra: Any) -> Any:
             return self.client.delete(path, **extra)
 

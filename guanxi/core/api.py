@@ -22,12 +22,12 @@ from pydantic import ConfigDict
 
 from guanxi.core import registry, selectors
 from guanxi.core.errors import Invalid, NotFound, ServiceError
-from guanxi.core.models import AccessGrant, ChangeRequest, Department, Job, Notification, Team, User
+from guanxi.core.models import AccessGrant, ChangeRequest, Department, Job, Notification, Role, Team, User
 from guanxi.core.permissions import AUTHENTICATED, PUBLIC
 from guanxi.core.permissions import declare as requires
 from guanxi.core.services import grants as grant_services
 from guanxi.core.services import notifications as notification_services
-from guanxi.core.services import org, records, tokens
+from guanxi.core.services import org, policies, records, tokens
 
 
 class BearerAuth(HttpBearer):
@@ -613,6 +613,32 @@ def notification_list(request: HttpRequest, unread: bool = False) -> Any:
 @requires(AUTHENTICATED)
 def notification_read(request: HttpRequest, payload: ReadIn) -> Any:
     return {"marked": notification_services.notification_mark_read(actor=request.user, ids=payload.ids)}
+
+
+class PolicyOut(Schema):
+    model: str
+    enabled: bool
+    approver_role: str
+    version: int
+
+
+class PolicyIn(Strict):
+    enabled: bool
+    approver_role: str = Role.Code.GENERAL_MANAGER
+    version: int | None = None
+
+
+@approval_router.get("/approval-policies", response=list[PolicyOut])
+@requires(AUTHENTICATED)
+def approval_policy_list(request: HttpRequest) -> Any:
+    return policies.policy_list()
+
+
+@approval_router.put("/approval-policies/{model}", response=PolicyOut)
+@requires("approvalpolicy.manage")
+def approval_policy_set(request: HttpRequest, model: str, payload: PolicyIn) -> Any:
+    return policies.policy_set(actor=request.user, model=model, enabled=payload.enabled,
+                               approver_role=payload.approver_role, expected_version=payload.version)
 
 
 api.add_router("", auth_router)

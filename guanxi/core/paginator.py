@@ -23,7 +23,7 @@ class CappedPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         """Exact up to the cap, else cap + 1 (read ``capped`` to say "more than")."""
-        return self.object_list.order_by()[: self.cap + 1].count()
+        return self.object_list.order_by()[: self.cap + 1].count()  # type: ignore[attr-defined]
 
     @property
     def capped(self) -> bool:

@@ -17,6 +17,7 @@ urlpatterns = [
     path("org/users/<int:pk>/active/", views.org_user_active, name="org-user-active"),
     path("org/departments/", views.org_departments, name="org-departments"),
     path("org/teams/", views.org_teams, name="org-teams"),
+    path("org/approval-policies/", views.org_policies, name="org-policies"),
     path("grants/", views.grants, name="grants"),
     path("grants/<int:pk>/<str:action>/", views.grant_action, name="grant-action"),
     path("approvals/", views.approvals, name="approvals"),

@@ -31,13 +31,13 @@ from guanxi.core.forms import (
     UserCreateForm,
     UserEditForm,
 )
-from guanxi.core.models import ApiToken, Department, Notification, User
+from guanxi.core.models import ApiToken, Department, Notification, Role, User
 from guanxi.core.paginator import capped_count
 from guanxi.core.permissions import AUTHENTICATED, PUBLIC, has_perm
 from guanxi.core.permissions import declare as requires
 from guanxi.core.services import grants as grant_services
 from guanxi.core.services import notifications as notification_services
-from guanxi.core.services import org, records, tokens
+from guanxi.core.services import org, policies, records, tokens
 
 
 def form_errors(form: Any, exc: ServiceError) -> None:
@@ -219,6 +219,23 @@ def org_teams(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Team created."))
             return redirect("core:org-teams")
     return render(request, "core/org_teams.html", {"form": form, "teams": selectors.team_list()})
+
+
+@requires("approvalpolicy.manage")
+def org_policies(request: HttpRequest) -> HttpResponse:
+    """Per record type: do approved records change only through change requests, and who decides."""
+    if request.method == "POST":
+        try:
+            policies.policy_set(actor=request.user, model=request.POST.get("model", ""),
+                                enabled=request.POST.get("enabled") == "1",
+                                approver_role=request.POST.get("approver_role", ""))
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("Saved."))
+        return redirect("core:org-policies")
+    rows = [(p, registry.get(p.model).model._meta.verbose_name) for p in policies.policy_list()]
+    return render(request, "core/org_policies.html", {"rows": rows, "roles": Role.Code.choices})
 
 
 # --- Grants ---------------------------------------------------------------------------------------

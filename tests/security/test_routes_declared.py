@@ -102,6 +102,9 @@ DECLARATIONS: dict[str, str] = {
     "DELETE /api/v1/accounts/{int:pk}": "account.delete",
     "POST /api/v1/accounts/{int:pk}/approve": "account.approve",
     "POST /api/v1/accounts/export": "account.export",
+    "GET /api/v1/approval-policies": "authenticated",
+    "PUT /api/v1/approval-policies/{model}": "approvalpolicy.manage",
+    "core:org-policies": "approvalpolicy.manage",
 }
 
 
