@@ -28,7 +28,8 @@ def shell(request: HttpRequest) -> dict[str, Any]:
     if user is None or not user.is_authenticated:
         return {}
     perms = {p: has_perm(user, p) for p in ("org.manage", "audit.view_all", "recycle.view", "account.view",
-                                            "account.add", "account.delete", "account.approve", "account.export")}
+                                            "account.add", "account.delete", "account.approve", "account.export",
+                                            "contact.add", "contact.change", "contact.delete")}
     return {
         "nav": [(url, label) for url, label, perm in NAV if url and (perm is None or perms.get(perm))],
         "nav_coming": [label for url, label, perm in NAV if url is None],

@@ -60,6 +60,13 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
 }
 
 
+# Contacts are people at accounts: whoever may do something to accounts may do the same
+# to their contacts (visibility follows the account, see customers/selectors.py).
+for _perms in ROLE_PERMISSIONS.values():
+    _perms |= {p.replace("account.", "contact.", 1) for p in _perms
+               if p.split(".")[1] in {"view", "add", "change", "delete"} and p.startswith("account.")}
+
+
 def has_perm(user: Any, perm: str) -> bool:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False

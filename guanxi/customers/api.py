@@ -18,7 +18,7 @@ from guanxi.core.models import ChangeRequest, User
 from guanxi.core.permissions import declare as requires
 from guanxi.core.services import records
 from guanxi.customers import selectors, services
-from guanxi.customers.models import Account
+from guanxi.customers.models import Account, Contact
 
 router = Router(tags=["accounts"])
 
@@ -147,3 +147,120 @@ def account_export(request: HttpRequest, payload: ExportIn) -> Any:
     return Status(202, {"job": str(job.pk), "url": f"/api/v1/jobs/{job.pk}"})
 
 
+
+
+# --- Contacts --------------------------------------------------------------------------------
+class ContactOut(Schema):
+    id: int
+    account: int = Field(..., alias="account_id")
+    account_name: str
+    name: str
+    title: str
+    role: str
+    depth: str
+    mobile: str
+    phone: str
+    email: str
+    wechat: str
+    address: str
+    birthday: dt.date | None
+    personality: str
+    interests: str
+    experience: str
+    background: str
+    preferences: str
+    taboos: str
+    notes: str
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @staticmethod
+    def resolve_account_name(obj: Contact) -> str:
+        return obj.account.name
+
+
+class ContactIn(Strict):
+    account: int
+    name: str
+    title: str = ""
+    role: str = Contact.Role.OTHER
+    depth: str = Contact.Depth.PASSER_BY
+    mobile: str = ""
+    phone: str = ""
+    email: str = ""
+    wechat: str = ""
+    address: str = ""
+    birthday: dt.date | None = None
+    personality: str = ""
+    interests: str = ""
+    experience: str = ""
+    background: str = ""
+    preferences: str = ""
+    taboos: str = ""
+    notes: str = ""
+
+
+class ContactPatch(Strict):
+    version: int
+    name: str | None = None
+    title: str | None = None
+    role: str | None = None
+    depth: str | None = None
+    mobile: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    wechat: str | None = None
+    address: str | None = None
+    birthday: dt.date | None = None
+    personality: str | None = None
+    interests: str | None = None
+    experience: str | None = None
+    background: str | None = None
+    preferences: str | None = None
+    taboos: str | None = None
+    notes: str | None = None
+
+
+def _contact(request: HttpRequest, pk: int) -> Contact:
+    return records.get_visible(request.user, Contact, pk)
+
+
+@router.get("/contacts", response=list[ContactOut])
+@requires("contact.view")
+@paginate(CursorPagination, ordering=("-id",))
+def contact_list(request: HttpRequest, account: int | None = None, q: str = "") -> Any:
+    return selectors.contact_list_for(request.user, account=account, q=q)
+
+
+@router.post("/contacts", response={201: ContactOut, 422: ErrorOut})
+@requires("contact.add")
+def contact_create(request: HttpRequest, payload: ContactIn) -> Any:
+    data = payload.model_dump()
+    account_id = data.pop("account")
+    account = selectors.account_scope(request.user).filter(pk=account_id).first()
+    if account is None:
+        raise Invalid(errors={"account": [_("No such account.")]})
+    return Status(201, services.contact_create(actor=request.user, account=account, **data))
+
+
+@router.get("/contacts/{int:pk}", response=ContactOut)
+@requires("contact.view")
+def contact_get(request: HttpRequest, pk: int) -> Any:
+    return _contact(request, pk)
+
+
+@router.patch("/contacts/{int:pk}", response=ContactOut)
+@requires("contact.change")
+def contact_update(request: HttpRequest, pk: int, payload: ContactPatch) -> Any:
+    data = payload.model_dump(exclude_unset=True)
+    version = data.pop("version")
+    return services.contact_update(actor=request.user, contact=_contact(request, pk), changes=data,
+                                   expected_version=version)
+
+
+@router.delete("/contacts/{int:pk}", response={204: None})
+@requires("contact.delete")
+def contact_delete(request: HttpRequest, pk: int, version: int | None = None) -> Any:
+    records.record_delete(actor=request.user, obj=_contact(request, pk), expected_version=version)
+    return Status(204, None)

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from guanxi.core import access
-from guanxi.customers.models import Account
+from guanxi.customers.models import Account, Contact
 
 ORDERINGS = {"-id", "id", "name", "-name", "code", "-code", "-updated_at", "updated_at"}
 
@@ -32,3 +32,19 @@ def account_list_for(user: Any, *, q: str = "", owner: int | None = None, approv
 
 def account_deleted_for(user: Any) -> QuerySet[Account]:
     return access.visible(user, Account.all_objects.filter(deleted_at__isnull=False)).select_related("deleted_by")
+
+
+def contact_scope(user: Any, queryset: QuerySet[Contact] | None = None) -> QuerySet[Contact]:
+    """Contacts are visible exactly when their account is (and the account is not deleted)."""
+    qs = Contact.objects.all() if queryset is None else queryset
+    return access.visible(user, qs.filter(account__deleted_at__isnull=True),
+                          owner_field="account__owner", department_field="account__department")
+
+
+def contact_list_for(user: Any, *, account: int | None = None, q: str = "") -> QuerySet[Contact]:
+    qs = contact_scope(user).select_related("account")
+    if account:
+        qs = qs.filter(account_id=account)
+    if q:
+        qs = qs.filter(name__icontains=q) | qs.filter(mobile__contains=q)
+    return qs.order_by("-id")

@@ -17,8 +17,8 @@ from guanxi.core.errors import Forbidden, Invalid
 from guanxi.core.models import User
 from guanxi.core.permissions import has_perm
 from guanxi.core.services import records
-from guanxi.customers.models import Account
-from guanxi.customers.selectors import account_scope
+from guanxi.customers.models import Account, Contact
+from guanxi.customers.selectors import account_scope, contact_scope
 
 EDITABLE = ("name", "kind", "credit_code", "phone", "region", "address", "notes", "owner")
 
@@ -155,3 +155,58 @@ def _export(job: Any, progress: jobs.Progress) -> dict[str, Any]:
     audit.record(actor=actor, action="export", obj=None, object_repr=f"accounts ({written})",
                  changes={"filters": job.params.get("filters", {}), "rows": written})
     return {"file": path, "rows": written}
+
+
+# --- Contacts ------------------------------------------------------------------------------
+CONTACT_EDITABLE = ("name", "title", "role", "depth", "mobile", "phone", "email", "wechat", "address", "birthday",
+                    "personality", "interests", "experience", "background", "preferences", "taboos", "notes")
+
+
+def _validate_contact(obj: Contact | None, changes: dict[str, Any]) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name, value in changes.items():
+        field = Contact._meta.get_field(name)
+        if isinstance(value, str):
+            value = value.strip()
+        if name == "birthday" and value == "":
+            value = None
+        try:
+            if name == "name" and not value:
+                raise ValidationError(_("Enter the contact's name."))
+            cleaned[name] = field.clean(value, obj)  # type: ignore[union-attr]
+        except ValidationError as exc:
+            errors[name] = [str(m) for m in exc.messages]
+    if errors:
+        raise Invalid(errors=errors)
+    return cleaned
+
+
+registry.register(registry.Entry(
+    model=Contact,
+    perm="contact",
+    scope=lambda user, qs: contact_scope(user, qs),
+    editable=CONTACT_EDITABLE,
+    detail_url=lambda obj: f"/accounts/contacts/{obj.pk}/",
+    validate=_validate_contact,
+))
+
+
+@transaction.atomic
+def contact_create(*, actor: Any, account: Account, name: str, **fields: Any) -> Contact:
+    """Add a person to an account the actor can see (the caller fetched it through the scope)."""
+    if not has_perm(actor, "contact.add"):
+        raise Forbidden()
+    unknown = set(fields) - set(CONTACT_EDITABLE)
+    if unknown:
+        raise Invalid(errors={k: [_("This field cannot be set here.")] for k in sorted(unknown)})
+    cleaned = _validate_contact(None, {"name": name, **fields})
+    contact = Contact.objects.create(account=account, created_by=actor, **cleaned)
+    audit.record(actor=actor, action="create", obj=contact,
+                 changes={k: [None, v] for k, v in audit.snapshot(contact).items()
+                          if v not in (None, "") and k not in {"version", "created_at", "updated_at"}})
+    return contact
+
+
+def contact_update(*, actor: Any, contact: Contact, changes: dict[str, Any], expected_version: int | None) -> Any:
+    return records.record_update(actor=actor, obj=contact, changes=changes, expected_version=expected_version)

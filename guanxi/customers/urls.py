@@ -11,4 +11,8 @@ urlpatterns = [
     path("<int:pk>/edit/", views.account_edit, name="account-edit"),
     path("<int:pk>/delete/", views.account_delete, name="account-delete"),
     path("<int:pk>/approve/", views.account_approve, name="account-approve"),
+    path("<int:pk>/contacts/new/", views.contact_create, name="contact-create"),
+    path("contacts/<int:pk>/", views.contact_detail, name="contact-detail"),
+    path("contacts/<int:pk>/edit/", views.contact_edit, name="contact-edit"),
+    path("contacts/<int:pk>/delete/", views.contact_delete, name="contact-delete"),
 ]

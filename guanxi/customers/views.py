@@ -20,8 +20,8 @@ from guanxi.core.permissions import declare as requires
 from guanxi.core.services import records
 from guanxi.core.views import form_errors
 from guanxi.customers import selectors, services
-from guanxi.customers.forms import AccountEditForm, AccountForm
-from guanxi.customers.models import Account
+from guanxi.customers.forms import AccountEditForm, AccountForm, ContactEditForm, ContactForm
+from guanxi.customers.models import Account, Contact
 
 PAGE_SIZE = 50
 # What the list shows; loading only these keeps the page cheap at hundreds of thousands of rows.
@@ -49,6 +49,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
         content_type__app_label="customers", content_type__model="account", object_id=str(pk), state="pending")
     return render(request, "customers/account_detail.html", {
         "account": account, "history": core_selectors.history_for(account)[:50], "pending": pending,
+        "contacts": selectors.contact_list_for(user, account=account.pk)[:200],
         "approval_required": records.needs_change_request(account),
     })
 
@@ -124,3 +125,57 @@ def account_approve(request: HttpRequest, pk: int) -> HttpResponse:
 def account_export(request: HttpRequest) -> HttpResponse:
     job = services.account_export_start(actor=request.user, filters={"q": request.POST.get("q", "")})  # type: ignore[arg-type]
     return redirect("core:job-detail", job_id=str(job.pk))
+
+
+# --- Contacts ------------------------------------------------------------------------------------
+@requires("contact.add")
+def contact_create(request: HttpRequest, pk: int) -> HttpResponse:
+    account = records.get_visible(request.user, Account, pk)
+    form = ContactForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            contact = services.contact_create(actor=request.user, account=account, **form.cleaned_data)
+        except ServiceError as exc:
+            form_errors(form, exc)
+        else:
+            messages.success(request, _("Contact %(name)s added.") % {"name": contact})
+            return redirect("customers:account-detail", pk=account.pk)
+    return render(request, "core/form.html", {"form": form, "title": _("New contact at %(account)s") % {"account": account}})
+
+
+@requires("contact.view")
+def contact_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = records.get_visible(request.user, Contact, pk)
+    return render(request, "customers/contact_detail.html", {
+        "contact": contact, "history": core_selectors.history_for(contact)[:50]})
+
+
+@requires("contact.change")
+def contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = records.get_visible(request.user, Contact, pk)
+    initial = {f: getattr(contact, f) for f in services.CONTACT_EDITABLE}
+    form = ContactEditForm(request.POST or None, initial={**initial, "version": contact.version})
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        version = data.pop("version")
+        try:
+            services.contact_update(actor=request.user, contact=contact, changes=data, expected_version=version)
+        except ServiceError as exc:
+            form_errors(form, exc)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("customers:contact-detail", pk=pk)
+    return render(request, "core/form.html", {"form": form, "title": _("Edit %(name)s") % {"name": contact}})
+
+
+@requires("contact.delete")
+@require_POST
+def contact_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    contact = records.get_visible(request.user, Contact, pk)
+    try:
+        records.record_delete(actor=request.user, obj=contact)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("customers:contact-detail", pk=pk)
+    messages.success(request, _("%(name)s was moved to the recycle bin.") % {"name": contact})
+    return redirect("customers:account-detail", pk=contact.account_id)
