@@ -612,11 +612,37 @@ def _ensure_teams(plan: OrgPlan, departments: dict[str, Any], users: dict[str, A
         )
 
 
+CONTACTS_PER_ACCOUNT = 3  # BENCHMARKS.md: contacts = 3 × accounts at every size
+TITLES = ("总经理", "副总经理", "采购经理", "采购员", "技术总监", "财务经理", "生产厂长", "销售总监", "办公室主任", "董事长")
+CONTACT_ROLES = ("principal", "decision_maker", "handler", "influencer", "user", "other")
+DEPTHS = ("passer_by", "acquaintance", "friend", "confidant")
+DEPTH_WEIGHTS = _cum([40, 35, 20, 5])
+INTERESTS = ("钓鱼", "茶", "高尔夫", "书法", "象棋", "登山", "摄影", "羽毛球", "收藏", "旅游")
+
+
+def contact_rows(serial: int, seed: int, account_kind: str) -> list[dict[str, Any]]:
+    """The people at account ``serial``: a pure function of the seed, like the accounts."""
+    rng = random.Random(seed * 1_000_003 + serial)
+    rows = []
+    for i in range(CONTACTS_PER_ACCOUNT):
+        birthday = date(1960, 1, 1) + timedelta(days=rng.randrange(38 * 365))
+        rows.append({
+            "name": person_name(rng),
+            "title": "" if account_kind == "individual" else rng.choice(TITLES),
+            "role": CONTACT_ROLES[0] if i == 0 else rng.choice(CONTACT_ROLES[1:]),
+            "depth": DEPTHS[bisect.bisect(DEPTH_WEIGHTS, rng.random() * DEPTH_WEIGHTS[-1])],
+            "mobile": mobile(rng),
+            "birthday": birthday,
+            "interests": "、".join(rng.sample(INTERESTS, 2)),
+        })
+    return rows
+
+
 def _insert_accounts(plan: OrgPlan, seed: int, now: datetime, users: dict[str, Any],
                      stdout: _Writer | None) -> int:
     from guanxi.core import codes
     from guanxi.core.models import CodeSequence
-    from guanxi.customers.models import Account
+    from guanxi.customers.models import Account, Contact
 
     total = SIZES[plan.size].accounts
     done = CodeSequence.objects.get(name=MARKER).value
@@ -645,6 +671,12 @@ def _insert_accounts(plan: OrgPlan, seed: int, now: datetime, users: dict[str, A
                     version=1,
                 ))
             Account.objects.bulk_create(objs, batch_size=insert_size)
+            people = [
+                Contact(account_id=account.pk, created_at=row.created_at, updated_at=row.created_at, version=1, **fields)
+                for account, row in zip(objs, batch, strict=True)
+                for fields in contact_rows(row.serial, seed, row.kind)
+            ]
+            Contact.objects.bulk_create(people, batch_size=min(BATCH, 60_000 // len(Contact._meta.concrete_fields)))
             # Same transaction as the rows: the marker never claims accounts that are missing.
             CodeSequence.objects.filter(name=MARKER).update(value=batch[-1].serial + 1)
         written += len(batch)
@@ -672,7 +704,7 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
     build resumes at its last committed batch. ``now`` pins the end of the history (tests).
     """
     from guanxi.core.models import CodeSequence, Department, User
-    from guanxi.customers.models import Account
+    from guanxi.customers.models import Account, Contact
 
     started = time.perf_counter()
     size = size.upper()
@@ -704,5 +736,6 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
         "departments": Department.objects.count(),
         "users": User.objects.count(),
         "accounts": Account.objects.count(),
+        "contacts": Contact.objects.count(),
         "seconds": round(time.perf_counter() - started, 2),
     }

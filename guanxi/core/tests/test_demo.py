@@ -174,3 +174,15 @@ def test_plans_reach_the_documented_sizes(size: str) -> None:
 
 def test_chinese_numbers() -> None:
     assert [chinese_number(n) for n in (1, 10, 11, 20, 23)] == ["一", "十", "十一", "二十", "二十三"]
+
+
+def test_every_account_has_three_people_with_valid_mobiles_and_one_principal(demo: dict[str, Any]) -> None:
+    from guanxi.customers.models import Contact
+
+    assert Contact.objects.count() == 3 * SIZES["S"].accounts == demo["contacts"]
+    per_account = Counter(Contact.objects.values_list("account_id", flat=True))
+    assert set(per_account.values()) == {3}
+    assert Contact.objects.filter(role="principal").count() == SIZES["S"].accounts
+    assert all(is_mobile(m) for m in Contact.objects.values_list("mobile", flat=True))
+    depths = Counter(Contact.objects.values_list("depth", flat=True))
+    assert depths["passer_by"] > depths["confidant"] > 0  # few people are 知己

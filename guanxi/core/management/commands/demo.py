@@ -23,7 +23,7 @@ class Command(BaseCommand):
         summary = build_demo(size, seed=seed, stdout=self.stdout)
         figures = (
             f"size {summary['size']}: {summary['departments']:,} departments 部门, "
-            f"{summary['users']:,} users 用户, {summary['accounts']:,} accounts 客户 "
+            f"{summary['users']:,} users 用户, {summary['accounts']:,} accounts 客户, {summary['contacts']:,} contacts 联系人 "
             f"({summary['seconds']} s)"
         )
         if summary["created"]:
