@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from django.db import connection, reset_queries
 from django.test import Client
@@ -32,6 +33,10 @@ TARGETS_MS = {  # p95 targets at size M (BENCHMARKS.md); login and home have non
     "api_accounts_page_50": 20.0,
     "html_accounts_first_page": 30.0,
     "html_home": 50.0,
+    "api_search_substring": 25.0,
+    "api_search_pinyin_initials": 25.0,
+    "api_search_phone_digits": 25.0,
+    "api_search_credit_code": 25.0,
 }
 
 
@@ -173,6 +178,19 @@ def run(size: str, n: int, write: bool, http_too: bool = True) -> list[Result]:
             samples, queries, sql_ms = time_in_process(c, path, n)
             results.append(Result(name, role, "in-process", statistics.median(samples), percentile(samples, 95),
                                   queries, sql_ms))
+        # B2: search as users type it, for an account this role can see.
+        from guanxi.core import search as search_mod
+        from guanxi.customers.selectors import account_scope
+
+        sample = account_scope(user).exclude(credit_code="").exclude(phone="").order_by("id").first()
+        if sample is not None:
+            short = search_mod.short_name(sample.name)
+            initials = search_mod.pinyin_forms(short)[1] if search_mod.pinyin_forms(short) else short
+            for kind, query in [("substring", short[-4:]), ("pinyin_initials", initials),
+                                ("phone_digits", sample.phone[-6:]), ("credit_code", sample.credit_code)]:
+                samples, queries, sql_ms = time_in_process(api, f"/api/v1/accounts?page_size=20&q={quote(query)}", n)
+                results.append(Result(f"api_search_{kind}", role, "in-process", statistics.median(samples),
+                                      percentile(samples, 95), queries, sql_ms))
         # Page 50 through the cursor: walk 49 pages once, then time the 50th.
         cursor_path = "/api/v1/accounts?page_size=50"
         for _ in range(49):

@@ -670,6 +670,9 @@ def _insert_accounts(plan: OrgPlan, seed: int, now: datetime, users: dict[str, A
                     approved_at=row.approved_at, created_at=row.created_at, updated_at=row.updated_at,
                     version=1,
                 ))
+            for account in objs:  # bulk_create skips the services: fill the derived columns here
+                for name, value in account.derived_fields().items():
+                    setattr(account, name, value)
             Account.objects.bulk_create(objs, batch_size=insert_size)
             people = [
                 Contact(account_id=account.pk, created_at=row.created_at, updated_at=row.created_at, version=1, **fields)

@@ -6,11 +6,14 @@ owned record to prove access scoping, approvals, the recycle bin and the API on.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from guanxi.core import search
 from guanxi.core.models import Approvable, Department, SoftDeletable, Versioned
 from guanxi.core.validators import validate_credit_code, validate_mobile, validate_phone
 
@@ -37,6 +40,8 @@ class Account(SoftDeletable, Approvable, Versioned):
                                    related_name="accounts", verbose_name=_("department"))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="+", verbose_name=_("created by"))
+    # Name, pinyin, initials, phone digits and codes in one lowercase text (core/search.py).
+    search_text = models.TextField(default="", blank=True, editable=False)
 
     class Meta:
         verbose_name = _("account")
@@ -56,6 +61,16 @@ class Account(SoftDeletable, Approvable, Versioned):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        for name, value in self.derived_fields().items():
+            setattr(self, name, value)
+        super().save(*args, **kwargs)
+
+    def derived_fields(self) -> dict[str, str]:
+        """Columns computed from the others; services write them with every change."""
+        return {"search_text": search.build(names=[self.name], phones=[self.phone],
+                                            codes=[self.code, self.credit_code])}
 
     def soft_delete_dependants(self) -> list[models.Model]:
         """Its people go to the recycle bin with it, and come back with it."""

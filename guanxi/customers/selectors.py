@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from guanxi.core import access
+from guanxi.core import access, search
 from guanxi.customers.models import Account, Contact
 
 ORDERINGS = {"-id", "id", "name", "-name", "code", "-code", "-updated_at", "updated_at"}
@@ -20,7 +20,9 @@ def account_list_for(user: Any, *, q: str = "", owner: int | None = None, approv
                      ordering: str = "-id") -> QuerySet[Account]:
     qs = account_scope(user).select_related("owner")
     if q:
-        qs = qs.filter(name__icontains=q) | qs.filter(code__iexact=q) | qs.filter(credit_code__iexact=q.upper())
+        # One substring match on the normalised search text finds 中石化, zsh, zhongshihua,
+        # phone digits and codes alike (core/search.py).
+        qs = qs.filter(search_text__contains=search.normalise(q))
     if owner:
         qs = qs.filter(owner_id=owner)
     if approval_state:

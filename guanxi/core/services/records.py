@@ -7,6 +7,7 @@ writes the audit row. App services wrap these with their own validation and rule
 
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
@@ -72,6 +73,15 @@ def apply_update(*, actor: Any, obj: models.Model, changes: dict[str, Any], expe
         values[model._meta.get_field(name).attname] = (  # type: ignore[union-attr]
             changes[name].pk if isinstance(changes[name], models.Model) else changes[name]
         )
+    if hasattr(obj, "derived_fields"):
+        # Columns computed from others (e.g. the search text) change in the same UPDATE.
+        preview = copy.copy(obj)
+        for name in delta:
+            setattr(preview, name, changes[name])
+        derived = preview.derived_fields()
+        values.update(derived)
+    else:
+        derived = {}
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -84,6 +94,8 @@ def apply_update(*, actor: Any, obj: models.Model, changes: dict[str, Any], expe
         raise Conflict()
     for name in delta:
         setattr(obj, name, changes[name])
+    for name, value in derived.items():
+        setattr(obj, name, value)
     obj.version += 1  # type: ignore[attr-defined]
     obj.updated_at = now  # type: ignore[attr-defined]
     audit.record(actor=actor, action=action, obj=obj, changes=delta, note=note)

@@ -1,0 +1,54 @@
+"""One normalised search text per searchable record.
+
+Chinese users type 中石化, zsh, zhongshihua, a piece of a phone number or a credit code.
+Each searchable record keeps one lowercase text holding its names as written, their full
+pinyin and pinyin initials, phone digits and codes; a query is normalised the same way
+and matched as a substring (PostgreSQL answers it from a pg_trgm index).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+
+from pypinyin import Style, lazy_pinyin
+
+SEPARATOR = " | "
+_SPACES = re.compile(r"\s+")
+_NON_DIGIT = re.compile(r"\D")
+_HAS_HAN = re.compile(r"[\u3400-\u9fff]")
+# Legal-form and filler words a user leaves out when typing a company: 有限公司 etc.
+COMPANY_SUFFIXES = ("股份有限公司", "集团有限公司", "有限责任公司", "有限公司", "集团", "公司")
+
+
+def normalise(text: str) -> str:
+    """Full-width to half-width (NFKC), lowercase, no spaces: what both sides are compared in."""
+    return _SPACES.sub("", unicodedata.normalize("NFKC", text or "")).lower()
+
+
+def short_name(name: str) -> str:
+    name = normalise(name)
+    for suffix in COMPANY_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix) + 1:
+            return name[: -len(suffix)]
+    return name
+
+
+def pinyin_forms(text: str) -> list[str]:
+    """Full pinyin and initials of the Chinese in ``text`` (empty when there is none)."""
+    if not _HAS_HAN.search(text):
+        return []
+    return ["".join(lazy_pinyin(text)), "".join(lazy_pinyin(text, style=Style.FIRST_LETTER))]
+
+
+def build(*, names: Iterable[str] = (), phones: Iterable[str] = (), codes: Iterable[str] = ()) -> str:
+    parts: list[str] = []
+    for name in names:
+        if not name:
+            continue
+        parts.append(normalise(name))
+        parts += pinyin_forms(short_name(name))
+    parts += [_NON_DIGIT.sub("", p) for p in phones if p]
+    parts += [normalise(c) for c in codes if c]
+    return SEPARATOR.join(p for p in parts if p)

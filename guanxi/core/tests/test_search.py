@@ -1,0 +1,46 @@
+"""Search: Chinese substrings, short names, pinyin and initials, phone digits, codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from guanxi.core import search
+from guanxi.core.services import records
+from guanxi.customers import services
+
+pytestmark = pytest.mark.django_db
+
+
+def test_search_text_holds_name_pinyin_initials_digits_and_codes():
+    text = search.build(names=["中石化深圳有限公司"], phones=["0755-8888 1234"], codes=["KH-2026-000001"])
+    for needle in ["中石化深圳有限公司", "zhongshihuashenzhen", "zshsz", "075588881234", "kh-2026-000001"]:
+        assert needle in text
+    assert search.normalise("ＺＳＨ ") == "zsh"  # full-width and spaces typed on a phone keyboard
+
+
+def make(org, name, **fields):
+    return services.account_create(actor=org.salesperson, name=name, **fields)
+
+
+@pytest.mark.parametrize("query", ["中石化", "石化", "zsh", "ZSH", "zhongshihua", "13812345678"[-4:], "91350100M000100Y43"])
+def test_api_search_finds_the_account_by_what_users_type(org, api, query):
+    target = make(org, "中石化福建有限公司", phone="13812345678", credit_code="91350100M000100Y43")
+    make(org, "华为技术有限公司")
+    results = api(org.salesperson).get("/api/v1/accounts", {"q": query}).json()["results"]
+    assert [r["id"] for r in results] == [target.pk]
+
+
+def test_search_text_follows_edits_and_stays_scoped(org, api, account_factory):
+    account = make(org, "东方电气有限公司")
+    records.record_update(actor=org.salesperson, obj=account, changes={"name": "西部矿业有限公司"},
+                          expected_version=account.version)
+    sales = api(org.salesperson)
+    assert sales.get("/api/v1/accounts", {"q": "xbky"}).json()["results"][0]["id"] == account.pk
+    assert sales.get("/api/v1/accounts", {"q": "dfdq"}).json()["results"] == []
+    assert api(org.outsider).get("/api/v1/accounts", {"q": "xbky"}).json()["results"] == []
+
+
+def test_html_list_search_uses_the_same_selector(org, login):
+    make(org, "重庆银行股份有限公司")
+    page = login(org.salesperson).get("/accounts/", {"q": "cqyh"}).content.decode()
+    assert "重庆银行股份有限公司" in page
