@@ -4,12 +4,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from guanxi.core import access, search
 from guanxi.customers.models import Account, Contact
 
 ORDERINGS = {"-id", "id", "name", "-name", "code", "-code", "-updated_at", "updated_at"}
+
+
+def _fts_table_exists() -> bool:
+    global _FTS
+    if _FTS is None or _FTS[0] != connection.alias + connection.settings_dict["NAME"]:
+        exists = connection.vendor == "sqlite" and FTS_TABLE in connection.introspection.table_names()
+        _FTS = (connection.alias + connection.settings_dict["NAME"], exists)
+    return _FTS[1]
+
+
+FTS_TABLE = "customers_account_search"
+_FTS: tuple[str, bool] | None = None
+
+
+def search_matches(needle: str) -> Q:
+    """Accounts whose search text contains ``needle`` (already normalised).
+
+    On SQLite with the FTS5 trigram table (migration 0004) a needle of three or more
+    characters is answered from that index; shorter ones, and PostgreSQL (pg_trgm index
+    on the column), use the plain substring match.
+    """
+    if len(needle) >= 3 and _fts_table_exists():
+        phrase = '"' + needle.replace('"', '""') + '"'
+        return Q(id__in=RawSQL(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s", [phrase]))  # noqa: S608, S611 (constant table; the needle is a parameter)
+    return Q(search_text__contains=needle)
 
 
 def account_scope(user: Any, queryset: QuerySet[Account] | None = None) -> QuerySet[Account]:
@@ -22,7 +49,7 @@ def account_list_for(user: Any, *, q: str = "", owner: int | None = None, approv
     if q:
         # One substring match on the normalised search text finds 中石化, zsh, zhongshihua,
         # phone digits and codes alike (core/search.py).
-        qs = qs.filter(search_text__contains=search.normalise(q))
+        qs = qs.filter(search_matches(search.normalise(q)))
     if owner:
         qs = qs.filter(owner_id=owner)
     if approval_state:

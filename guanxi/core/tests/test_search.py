@@ -44,3 +44,23 @@ def test_html_list_search_uses_the_same_selector(org, login):
     make(org, "重庆银行股份有限公司")
     page = login(org.salesperson).get("/accounts/", {"q": "cqyh"}).content.decode()
     assert "重庆银行股份有限公司" in page
+
+
+def test_sqlite_search_uses_the_trigram_index_and_stays_in_step(org, api):
+    """On SQLite the FTS5 table answers needles of 3+ characters and follows every write."""
+    from django.db import connection
+
+    from guanxi.customers import selectors
+
+    if connection.vendor != "sqlite" or not selectors._fts_table_exists():
+        pytest.skip("the FTS5 trigram table exists on SQLite only")
+    account = make(org, "宁波港集团有限公司")
+    sql = str(selectors.account_list_for(org.salesperson, q="nbg").query)
+    assert "customers_account_search" in sql
+    sales = api(org.salesperson)
+    assert [r["id"] for r in sales.get("/api/v1/accounts", {"q": "nbg"}).json()["results"]] == [account.pk]
+    records.record_update(actor=org.salesperson, obj=account, changes={"name": "舟山港有限公司"},
+                          expected_version=account.version)
+    assert sales.get("/api/v1/accounts", {"q": "nbg"}).json()["results"] == []
+    assert [r["id"] for r in sales.get("/api/v1/accounts", {"q": "zsg"}).json()["results"]] == [account.pk]
+    assert [r["id"] for r in sales.get("/api/v1/accounts", {"q": 'a"b'}).json()["results"]] == []  # quotes are data
