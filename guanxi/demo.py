@@ -670,14 +670,16 @@ def _insert_accounts(plan: OrgPlan, seed: int, now: datetime, users: dict[str, A
                     approved_at=row.approved_at, created_at=row.created_at, updated_at=row.updated_at,
                     version=1,
                 ))
-            for account in objs:  # bulk_create skips the services: fill the derived columns here
-                for name, value in account.derived_fields().items():
+            people_rows = [contact_rows(row.serial, seed, row.kind) for row in batch]
+            for account, rows in zip(objs, people_rows, strict=True):
+                # bulk_create skips the services: fill the derived columns here
+                for name, value in account.derived_fields([r["name"] for r in rows]).items():
                     setattr(account, name, value)
             Account.objects.bulk_create(objs, batch_size=insert_size)
             people = [
                 Contact(account_id=account.pk, created_at=row.created_at, updated_at=row.created_at, version=1, **fields)
-                for account, row in zip(objs, batch, strict=True)
-                for fields in contact_rows(row.serial, seed, row.kind)
+                for account, row, rows in zip(objs, batch, people_rows, strict=True)
+                for fields in rows
             ]
             Contact.objects.bulk_create(people, batch_size=min(BATCH, 60_000 // len(Contact._meta.concrete_fields)))
             # Same transaction as the rows: the marker never claims accounts that are missing.

@@ -22,6 +22,9 @@ class Entry:
     editable: tuple[str, ...] = ()
     detail_url: Callable[[Any], str] | None = None
     validate: Callable[[Any, dict[str, Any]], dict[str, Any]] | None = None  # (obj, changes) → cleaned
+    # Called in the same transaction after a record of this type was changed, deleted or
+    # restored: keeps columns of other records that are derived from it up to date.
+    after_change: Callable[[Any], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -67,9 +67,15 @@ class Account(SoftDeletable, Approvable, Versioned):
             setattr(self, name, value)
         super().save(*args, **kwargs)
 
-    def derived_fields(self) -> dict[str, str]:
-        """Columns computed from the others; services write them with every change."""
-        return {"search_text": search.build(names=[self.name], phones=[self.phone],
+    def derived_fields(self, contact_names: list[str] | None = None) -> dict[str, str]:
+        """Columns computed from the others; services write them with every change.
+
+        The search text holds the names of the account's live contacts too, so searching
+        for a person finds their company.
+        """
+        if contact_names is None:
+            contact_names = list(self.contacts.values_list("name", flat=True)) if self.pk else []
+        return {"search_text": search.build(names=[self.name, *contact_names], phones=[self.phone],
                                             codes=[self.code, self.credit_code])}
 
     def soft_delete_dependants(self) -> list[models.Model]:

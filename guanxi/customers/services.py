@@ -182,8 +182,14 @@ def _validate_contact(obj: Contact | None, changes: dict[str, Any]) -> dict[str,
     return cleaned
 
 
+def account_refresh_search(account: Account) -> None:
+    """Recompute an account's search text (a derived column: not versioned, not audited)."""
+    Account.all_objects.filter(pk=account.pk).update(**Account.all_objects.get(pk=account.pk).derived_fields())
+
+
 registry.register(registry.Entry(
     model=Contact,
+    after_change=lambda contact: account_refresh_search(contact.account),
     perm="contact",
     scope=lambda user, qs: contact_scope(user, qs),
     editable=CONTACT_EDITABLE,
@@ -202,6 +208,7 @@ def contact_create(*, actor: Any, account: Account, name: str, **fields: Any) ->
         raise Invalid(errors={k: [_("This field cannot be set here.")] for k in sorted(unknown)})
     cleaned = _validate_contact(None, {"name": name, **fields})
     contact = Contact.objects.create(account=account, created_by=actor, **cleaned)
+    account_refresh_search(account)
     audit.record(actor=actor, action="create", obj=contact,
                  changes={k: [None, v] for k, v in audit.snapshot(contact).items()
                           if v not in (None, "") and k not in {"version", "created_at", "updated_at"}})

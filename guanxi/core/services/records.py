@@ -99,7 +99,17 @@ def apply_update(*, actor: Any, obj: models.Model, changes: dict[str, Any], expe
     obj.version += 1  # type: ignore[attr-defined]
     obj.updated_at = now  # type: ignore[attr-defined]
     audit.record(actor=actor, action=action, obj=obj, changes=delta, note=note)
+    _after_change(obj)
     return delta
+
+
+def _after_change(obj: models.Model) -> None:
+    try:
+        entry = registry.get(obj._meta.model)
+    except KeyError:
+        return
+    if entry.after_change is not None:
+        entry.after_change(obj)
 
 
 @transaction.atomic
@@ -262,6 +272,7 @@ def record_delete(*, actor: Any, obj: SoftDeletable, expected_version: int | Non
         )
         if rows:
             audit.record(actor=actor, action="delete", obj=item)
+            _after_change(item)
     obj.refresh_from_db()
     return obj
 
@@ -293,5 +304,6 @@ def record_restore(*, actor: Any, obj: SoftDeletable) -> SoftDeletable:
                         "(for example the credit code)."))
     for item in items:
         audit.record(actor=actor, action="restore", obj=item)
+        _after_change(item)
     obj.refresh_from_db()
     return obj

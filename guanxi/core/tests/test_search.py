@@ -64,3 +64,21 @@ def test_sqlite_search_uses_the_trigram_index_and_stays_in_step(org, api):
     assert sales.get("/api/v1/accounts", {"q": "nbg"}).json()["results"] == []
     assert [r["id"] for r in sales.get("/api/v1/accounts", {"q": "zsg"}).json()["results"]] == [account.pk]
     assert [r["id"] for r in sales.get("/api/v1/accounts", {"q": 'a"b'}).json()["results"]] == []  # quotes are data
+
+
+def test_searching_a_person_finds_their_company_and_follows_contact_changes(org, api):
+    account = make(org, "厦门航空有限公司")
+    sales = api(org.salesperson)
+    created = sales.post("/api/v1/contacts", {"account": account.pk, "name": "欧阳明"})
+    assert created.status_code == 201
+    assert [r["id"] for r in sales.get("/api/v1/accounts", {"q": "oym"}).json()["results"]] == [account.pk]
+    contact_id = created.json()["id"]
+    renamed = sales.patch(f"/api/v1/contacts/{contact_id}", {"version": 1, "name": "司马光"})
+    assert renamed.status_code == 200
+    assert sales.get("/api/v1/accounts", {"q": "oym"}).json()["results"] == []
+    assert [r["id"] for r in sales.get("/api/v1/accounts", {"q": "smg"}).json()["results"]] == [account.pk]
+    manager = api(org.manager)
+    assert manager.delete(f"/api/v1/contacts/{contact_id}").status_code == 204
+    assert manager.get("/api/v1/accounts", {"q": "smg"}).json()["results"] == []
+    assert manager.post(f"/api/v1/recycle-bin/customers.contact/{contact_id}/restore", {}).status_code == 200
+    assert [r["id"] for r in manager.get("/api/v1/accounts", {"q": "smg"}).json()["results"]] == [account.pk]
