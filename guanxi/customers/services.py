@@ -23,25 +23,38 @@ from guanxi.customers.selectors import account_scope, contact_scope
 EDITABLE = ("name", "kind", "credit_code", "phone", "region", "address", "notes", "owner")
 
 
-def _validate(obj: Account | None, changes: dict[str, Any]) -> dict[str, Any]:
-    """Clean user input field by field; raise Invalid with every message at once."""
+def clean_fields(model: type[Any], obj: Any, changes: dict[str, Any], *, required: dict[str, str],
+                 upper: tuple[str, ...] = (), passthrough: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Clean user input field by field with the model's own validators.
+
+    Text is stripped (and upper-cased for ``upper`` fields); an empty required field gets
+    its message from ``required``; ``passthrough`` fields (already resolved records) are
+    kept as given. Returns the cleaned values and every error at once.
+    """
     cleaned: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
     for name, value in changes.items():
-        if name == "owner":
+        if name in passthrough:
             cleaned[name] = value
             continue
-        field = Account._meta.get_field(name)
+        field = model._meta.get_field(name)
         if isinstance(value, str):
-            value = value.strip()
-            if name == "credit_code":
-                value = value.upper()
+            value = value.strip().upper() if name in upper else value.strip()
+            if value == "" and field.null:
+                value = None
         try:
-            if name == "name" and not value:
-                raise ValidationError(_("Enter the account's name."))
-            cleaned[name] = field.clean(value, obj)  # type: ignore[union-attr]
+            if name in required and not value:
+                raise ValidationError(required[name])
+            cleaned[name] = field.clean(value, obj)
         except ValidationError as exc:
             errors[name] = [str(m) for m in exc.messages]
+    return cleaned, errors
+
+
+def _validate(obj: Account | None, changes: dict[str, Any]) -> dict[str, Any]:
+    """Clean account input; raise Invalid with every message at once."""
+    cleaned, errors = clean_fields(Account, obj, changes, required={"name": _("Enter the account's name.")},
+                                   upper=("credit_code",), passthrough=("owner",))
     credit = cleaned.get("credit_code")
     if credit and "credit_code" not in errors:
         clash = Account.objects.filter(credit_code=credit)
@@ -163,20 +176,7 @@ CONTACT_EDITABLE = ("name", "title", "role", "depth", "mobile", "phone", "email"
 
 
 def _validate_contact(obj: Contact | None, changes: dict[str, Any]) -> dict[str, Any]:
-    cleaned: dict[str, Any] = {}
-    errors: dict[str, list[str]] = {}
-    for name, value in changes.items():
-        field = Contact._meta.get_field(name)
-        if isinstance(value, str):
-            value = value.strip()
-        if name == "birthday" and value == "":
-            value = None
-        try:
-            if name == "name" and not value:
-                raise ValidationError(_("Enter the contact's name."))
-            cleaned[name] = field.clean(value, obj)  # type: ignore[union-attr]
-        except ValidationError as exc:
-            errors[name] = [str(m) for m in exc.messages]
+    cleaned, errors = clean_fields(Contact, obj, changes, required={"name": _("Enter the contact's name.")})
     if errors:
         raise Invalid(errors=errors)
     return cleaned
