@@ -39,6 +39,20 @@ def snapshot(obj: models.Model, fields: list[str] | None = None) -> dict[str, An
     return data
 
 
+BOOKKEEPING_FIELDS = frozenset({"version", "created_at", "updated_at"})
+
+
+def creation_changes(obj: models.Model, fields: list[str] | None = None, *,
+                     skip_empty: bool = False) -> dict[str, list[Any]]:
+    """The ``changes`` of a create row: every field from nothing to its first value.
+
+    ``skip_empty`` leaves out fields that were left blank, so a create row of a wide
+    record lists only what the user entered.
+    """
+    return {k: [None, v] for k, v in snapshot(obj, fields).items()
+            if k not in BOOKKEEPING_FIELDS and not (skip_empty and v in (None, ""))}
+
+
 def record(*, actor: Any, action: str, obj: models.Model | None = None, changes: dict[str, Any] | None = None,
            note: str = "", object_repr: str | None = None) -> AuditEvent:
     origin = context.current()

@@ -111,9 +111,7 @@ def account_create(*, actor: Any, name: str, owner: User | Any | None = ..., **f
             account.save()
     except IntegrityError:
         raise Invalid(errors={"credit_code": [_("Another account already has this credit code.")]})
-    audit.record(actor=actor, action="create", obj=account,
-                 changes={k: [None, v] for k, v in audit.snapshot(account).items()
-                          if v not in (None, "") and k not in {"version", "created_at", "updated_at"}})
+    audit.record(actor=actor, action="create", obj=account, changes=audit.creation_changes(account, skip_empty=True))
     return account
 
 
@@ -209,9 +207,7 @@ def contact_create(*, actor: Any, account: Account, name: str, **fields: Any) ->
     cleaned = _validate_contact(None, {"name": name, **fields})
     contact = Contact.objects.create(account=account, created_by=actor, **cleaned)
     account_refresh_search(account)
-    audit.record(actor=actor, action="create", obj=contact,
-                 changes={k: [None, v] for k, v in audit.snapshot(contact).items()
-                          if v not in (None, "") and k not in {"version", "created_at", "updated_at"}})
+    audit.record(actor=actor, action="create", obj=contact, changes=audit.creation_changes(contact, skip_empty=True))
     return contact
 
 

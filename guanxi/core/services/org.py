@@ -44,8 +44,8 @@ def department_create(*, actor: Any, name: str, parent: Department | None = None
     _require_admin(actor)
     department = Department.objects.create(name=_clean_name(name), parent=parent)
     _set_path(department)
-    audit.record(actor=actor, action="create", obj=department, changes={
-        k: [None, v] for k, v in audit.snapshot(department, ["name", "parent"]).items()})
+    audit.record(actor=actor, action="create", obj=department,
+                 changes=audit.creation_changes(department, ["name", "parent"]))
     return department
 
 
@@ -105,7 +105,7 @@ def user_create(*, actor: Any, username: str, password: str, name: str = "", dep
         raise Invalid(errors={"username": [_("This username is already taken.")]})
     user.roles.set(role_objs)
     audit.record(actor=actor, action="create", obj=user, changes={
-        **{k: [None, v] for k, v in audit.snapshot(user, ["username", "name", "department", "email"]).items()},
+        **audit.creation_changes(user, ["username", "name", "department", "email"]),
         "roles": [[], sorted(r.code for r in role_objs)],
     })
     return user
