@@ -37,25 +37,31 @@ ROLE_SCOPE: dict[str, Scope] = {
 
 ACCOUNT_READ = {"account.view"}
 ACCOUNT_WRITE = {"account.add", "account.change"}
+# The customer pool (R13.1): salespeople and their managers claim from it and release to it.
+POOL_USE = {"pool.view", "pool.claim", "pool.release"}
+# What a sales manager decides about the customer file: delete, approve, export, reassign a
+# book, merge duplicates, import spreadsheets, re-rate an account by hand.
+ACCOUNT_MANAGE = {"account.delete", "account.approve", "account.export", "account.reassign", "account.merge",
+                  "account.import", "account.rate"}
 ROLE_PERMISSIONS: dict[str, set[str]] = {
     # R10.4: salespeople never hold a delete right.
-    R.SALESPERSON: ACCOUNT_READ | ACCOUNT_WRITE | {"grant.request"},
+    R.SALESPERSON: ACCOUNT_READ | ACCOUNT_WRITE | POOL_USE | {"grant.request"},
     R.SERVICE_AGENT: ACCOUNT_READ | {"grant.request"},
     R.MARKETING: ACCOUNT_READ | {"account.export", "grant.request"},
-    R.SALES_MANAGER: ACCOUNT_READ | ACCOUNT_WRITE | {
-        "account.delete", "account.approve", "account.export", "account.reassign",
+    R.SALES_MANAGER: ACCOUNT_READ | ACCOUNT_WRITE | POOL_USE | ACCOUNT_MANAGE | {
         "grant.request", "grant.decide", "recycle.view", "audit.view_scoped",
     },
-    R.GENERAL_MANAGER: ACCOUNT_READ | ACCOUNT_WRITE | {
-        "account.delete", "account.approve", "account.export", "account.reassign",
+    R.GENERAL_MANAGER: ACCOUNT_READ | ACCOUNT_WRITE | POOL_USE | ACCOUNT_MANAGE | {
         "grant.request", "grant.decide", "recycle.view", "audit.view_scoped",
-        "changerequest.decide",
+        "changerequest.decide", "rating.manage", "pool.manage",
     },
-    R.ADMIN: ACCOUNT_READ | ACCOUNT_WRITE | {
-        "account.delete", "account.approve", "account.export", "account.reassign",
+    R.ADMIN: ACCOUNT_READ | ACCOUNT_WRITE | ACCOUNT_MANAGE | {"pool.view"} | {
         "grant.decide", "recycle.view", "audit.view_all", "audit.view_scoped",
         "org.manage", "approvalpolicy.manage", "department.change", "department.delete",
         "team.change", "team.delete",
+        # Configuration of the customer file: category tree, rating grades and factors,
+        # pool rules, custom fields.
+        "category.manage", "rating.manage", "pool.manage", "customfield.manage",
     },
 }
 

@@ -8,4 +8,6 @@ class CustomersConfig(AppConfig):
     verbose_name = _("Customers")
 
     def ready(self) -> None:
-        from guanxi.customers import services  # noqa: F401  (registers Account and its export job)
+        # Registers Account and Contact with the generic machinery, and every job handler.
+        from guanxi.customers import services  # noqa: F401
+        from guanxi.customers.services import classification, imports, lists, merge, pool  # noqa: F401

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from guanxi.customers import views
+from guanxi.customers.views import classification, imports, lists, merge, pool
 
 app_name = "customers"
 urlpatterns = [
@@ -15,4 +16,10 @@ urlpatterns = [
     path("contacts/<int:pk>/", views.contact_detail, name="contact-detail"),
     path("contacts/<int:pk>/edit/", views.contact_edit, name="contact-edit"),
     path("contacts/<int:pk>/delete/", views.contact_delete, name="contact-delete"),
+    # Each area of the customer file keeps its own routes beside its views.
+    *classification.urlpatterns,
+    *pool.urlpatterns,
+    *imports.urlpatterns,
+    *merge.urlpatterns,
+    *lists.urlpatterns,
 ]

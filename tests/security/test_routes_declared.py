@@ -114,6 +114,11 @@ DECLARATIONS: dict[str, str] = {
     "customers:contact-delete": "contact.delete",
     "PUT /api/v1/approval-policies/{model}": "approvalpolicy.manage",
     "core:org-policies": "approvalpolicy.manage",
+    # --- customers: classification (categories, tags, grades, factors, ratings) ---
+    # --- customers: pool (pool, claims, release, reassignment, ownership history) ---
+    # --- customers: imports ---
+    # --- customers: merge ---
+    # --- customers: lists (filters, saved views, bulk edit, custom fields, attachments, exports) ---
 }
 
 

@@ -22,6 +22,10 @@ from guanxi.core.views import form_errors
 from guanxi.customers import selectors, services
 from guanxi.customers.forms import AccountEditForm, AccountForm, ContactEditForm, ContactForm
 from guanxi.customers.models import Account, Contact
+from guanxi.customers.selectors import classification as classification_reads
+from guanxi.customers.selectors import lists as lists_reads
+from guanxi.customers.selectors import merge as merge_reads
+from guanxi.customers.selectors import pool as pool_reads
 
 PAGE_SIZE = 50
 # What the list shows; loading only these keeps the page cheap at hundreds of thousands of rows.
@@ -47,11 +51,15 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user: Any = request.user
     pending = core_selectors.change_request_list_for(user).filter(
         content_type__app_label="customers", content_type__model="account", object_id=str(pk), state="pending")
-    return render(request, "customers/account_detail.html", {
+    context: dict[str, Any] = {
         "account": account, "history": core_selectors.history_for(account)[:50], "pending": pending,
         "contacts": selectors.contact_list_for(user, account=account.pk)[:200],
         "approval_required": records.needs_change_request(account),
-    })
+    }
+    # Each area of the customer file adds its part of the 360 page.
+    for area in (classification_reads, pool_reads, merge_reads, lists_reads):
+        context.update(area.account_panel(user, account))
+    return render(request, "customers/account_detail.html", context)
 
 
 @requires("account.add")

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.core import access, audit, codes, jobs, registry
@@ -17,7 +18,7 @@ from guanxi.core.errors import Forbidden, Invalid
 from guanxi.core.models import User
 from guanxi.core.permissions import has_perm
 from guanxi.core.services import records
-from guanxi.customers.models import Account, Contact
+from guanxi.customers.models import Account, Contact, OwnershipChange
 from guanxi.customers.selectors import account_scope, contact_scope
 
 EDITABLE = ("name", "kind", "credit_code", "phone", "region", "address", "notes", "owner")
@@ -106,13 +107,26 @@ def account_create(*, actor: Any, name: str, owner: User | Any | None = ..., **f
     cleaned = _validate(None, {"name": name, **fields})
     account = Account(**cleaned, owner=owner, department=owner.department if owner else None, created_by=actor)
     account.code = codes.next_customer_code()
+    # A new account counts as just worked on: the pool's idle clock starts now.
+    account.last_activity_at = timezone.now()
+    if owner is None:
+        account.pool_entered_at = account.last_activity_at
     try:
         with transaction.atomic():
             account.save()
     except IntegrityError:
         raise Invalid(errors={"credit_code": [_("Another account already has this credit code.")]})
     audit.record(actor=actor, action="create", obj=account, changes=audit.creation_changes(account, skip_empty=True))
+    ownership_record(account=account, from_user=None, to_user=owner, kind=OwnershipChange.Kind.CREATED, actor=actor)
     return account
+
+
+def ownership_record(*, account: Account, from_user: User | None, to_user: User | None, kind: str,
+                     actor: Any, reason: str = "") -> OwnershipChange:
+    """Add a line to the account's ownership history (R1.8); call inside the service's transaction."""
+    return OwnershipChange.objects.create(account=account, from_user=from_user, to_user=to_user, kind=kind,
+                                          actor=actor if getattr(actor, "is_authenticated", False) else None,
+                                          reason=reason)
 
 
 def account_update(*, actor: Any, account: Account, changes: dict[str, Any],

@@ -1,0 +1,3 @@
+"""Customer-file reads: imports, always scoped to who is asking."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Customer-file writes: lists. Every one: one transaction, access checked first, audited."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Customer-file writes: merge. Every one: one transaction, access checked first, audited."""
+
+from __future__ import annotations

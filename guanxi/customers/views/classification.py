@@ -1,0 +1,7 @@
+"""HTML views: classification."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
