@@ -23,13 +23,20 @@ NAV = [
 ]
 
 
+# The rights templates ask about, as ``can.<perm with _ for .>``.
+SHELL_PERMS = (
+    "org.manage", "audit.view_all", "recycle.view", "account.view", "account.add", "account.change",
+    "account.delete", "account.approve", "account.export", "account.reassign", "account.merge", "account.import",
+    "account.rate", "contact.add", "contact.change", "contact.delete", "pool.view", "pool.claim", "pool.release",
+    "pool.manage", "rating.manage", "category.manage", "customfield.manage",
+)
+
+
 def shell(request: HttpRequest) -> dict[str, Any]:
     user: Any = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    perms = {p: has_perm(user, p) for p in ("org.manage", "audit.view_all", "recycle.view", "account.view",
-                                            "account.add", "account.delete", "account.approve", "account.export",
-                                            "contact.add", "contact.change", "contact.delete")}
+    perms = {p: has_perm(user, p) for p in SHELL_PERMS}
     return {
         "nav": [(url, label) for url, label, perm in NAV if url and (perm is None or perms.get(perm))],
         "nav_coming": [label for url, label, perm in NAV if url is None],
