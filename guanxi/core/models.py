@@ -263,6 +263,15 @@ class AuditEvent(models.Model):
         APPROVE = "approve", _("Approved")
         REQUEST = "request", _("Change requested")
         DECIDE = "decide", _("Request decided")
+        # The customer file's own moves, so the history says what happened, not just "updated".
+        REASSIGN = "reassign", _("Reassigned")
+        CLAIM = "claim", _("Claimed from the pool")
+        RELEASE = "release", _("Released to the pool")
+        RETURN = "return", _("Returned to the pool")
+        MERGE = "merge", _("Merged")
+        UNMERGE = "unmerge", _("Merge undone")
+        IMPORT = "import", _("Imported")
+        RATE = "rate", _("Rated")
 
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
