@@ -89,7 +89,7 @@ def _ownership(user: Any, account: Account, limit: int) -> list[Item]:
     items = []
     rows = OwnershipChange.objects.filter(account=account).select_related("from_user", "to_user", "actor")[:limit]
     for change in rows:
-        detail = "%s → %s" % (change.from_user or _("(pool)"), change.to_user or _("(pool)"))
+        detail = f"{change.from_user or _('(pool)')} → {change.to_user or _('(pool)')}"
         items.append(Item(at=change.at, kind="ownership", title=change.get_kind_display(),
                           detail=detail + (f" · {change.reason}" if change.reason else ""),
                           actor=str(change.actor) if change.actor_id else ""))

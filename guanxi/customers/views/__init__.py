@@ -26,6 +26,7 @@ from guanxi.customers.selectors import classification as classification_reads
 from guanxi.customers.selectors import lists as lists_reads
 from guanxi.customers.selectors import merge as merge_reads
 from guanxi.customers.selectors import pool as pool_reads
+from guanxi.customers.selectors import timeline
 
 PAGE_SIZE = 50
 # What the list shows; loading only these keeps the page cheap at hundreds of thousands of rows.
@@ -55,6 +56,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "account": account, "history": core_selectors.history_for(account)[:50], "pending": pending,
         "contacts": selectors.contact_list_for(user, account=account.pk)[:200],
         "approval_required": records.needs_change_request(account),
+        "timeline": timeline.account_timeline(user, account),
     }
     # Each area of the customer file adds its part of the 360 page.
     for area in (classification_reads, pool_reads, merge_reads, lists_reads):
