@@ -32,6 +32,8 @@ TARGETS_MS = {  # p95 targets at size M (BENCHMARKS.md); login and home have non
     "api_accounts_first_page": 20.0,
     "api_accounts_page_50": 20.0,
     "html_accounts_first_page": 30.0,
+    "html_accounts_page_50": 30.0,
+    "html_account_360": 40.0,
     "html_home": 50.0,
     "api_search_substring": 25.0,
     "api_search_pinyin_initials": 25.0,
@@ -173,14 +175,25 @@ def run(size: str, n: int, write: bool, http_too: bool = True) -> list[Result]:
         for name, c, path in [
             ("html_home", client, "/"),
             ("html_accounts_first_page", client, "/accounts/"),
+            ("html_accounts_page_50", client, "/accounts/?page=50"),
             ("api_accounts_first_page", api, "/api/v1/accounts"),
         ]:
             samples, queries, sql_ms = time_in_process(c, path, n)
             results.append(Result(name, role, "in-process", statistics.median(samples), percentile(samples, 95),
                                   queries, sql_ms))
-        # B2: search as users type it, for an account this role can see.
+        # B3: the account 360 page of the account with the longest rating history this role sees.
+        from django.db.models import Count
+
         from guanxi.core import search as search_mod
         from guanxi.customers.selectors import account_scope
+
+        busy = (account_scope(user).annotate(n=Count("ratings")).order_by("-n", "id").values_list("id", flat=True)
+                .first())
+        if busy is not None:
+            samples, queries, sql_ms = time_in_process(client, f"/accounts/{busy}/", n)
+            results.append(Result("html_account_360", role, "in-process", statistics.median(samples),
+                                  percentile(samples, 95), queries, sql_ms))
+        # B2: search as users type it, for an account this role can see.
 
         sample = account_scope(user).exclude(credit_code="").exclude(phone="").order_by("id").first()
         if sample is not None:
