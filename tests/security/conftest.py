@@ -15,14 +15,25 @@ def drain(run_queue: Any) -> Any:
 
 
 def fingerprint() -> tuple[str, int]:
-    """A hash of every row a write could touch, and the length of the task queue (S3)."""
+    """A hash of every row a write could touch, and the length of the task queue (S3).
+
+    Covers the organisation, audit, approvals, jobs, grants and every table of the customer file.
+    """
     from huey.contrib.djhuey import HUEY
 
     from guanxi.core.models import AccessGrant, AuditEvent, ChangeRequest, Department, Job, User
-    from guanxi.customers.models import Account
+    from guanxi.customers import models as customers
 
+    customer_file = [
+        customers.Account.all_objects, customers.Contact.all_objects, customers.Account.tags.through.objects,
+        customers.AccountRating.objects, customers.AccountFactorScore.objects, customers.OwnershipChange.objects,
+        customers.AccountAttachment.all_objects, customers.MergeRecord.objects, customers.ImportRun.objects,
+        customers.ImportRowResult.objects, customers.SavedView.objects, customers.Category.objects,
+        customers.Tag.objects, customers.Grade.objects, customers.RatingFactor.objects,
+        customers.CustomField.objects, customers.PoolSettings.objects,
+    ]
     rows = (
-        list(Account.all_objects.order_by("pk").values()),
+        [list(manager.order_by("pk").values()) for manager in customer_file],
         list(AuditEvent.objects.order_by("pk").values()),
         list(ChangeRequest.objects.order_by("pk").values()),
         list(Job.objects.order_by("pk").values()),
