@@ -64,10 +64,14 @@ def account_deleted_for(user: Any) -> QuerySet[Account]:
 
 
 def contact_scope(user: Any, queryset: QuerySet[Contact] | None = None) -> QuerySet[Contact]:
-    """Contacts are visible exactly when their account is (and the account is not deleted)."""
-    qs = Contact.objects.all() if queryset is None else queryset
-    return access.visible(user, qs.filter(account__deleted_at__isnull=True),
-                          owner_field="account__owner", department_field="account__department")
+    """Contacts are visible exactly when their account is.
+
+    Without a queryset: live people at live accounts. A queryset that includes the recycle
+    bin (history, restore) keeps people whose account went to the bin with them, so whoever
+    could see the account can still read their history, as for the account itself.
+    """
+    qs = Contact.objects.filter(account__deleted_at__isnull=True) if queryset is None else queryset
+    return access.visible(user, qs, owner_field="account__owner", department_field="account__department")
 
 
 def contact_list_for(user: Any, *, account: int | None = None, q: str = "") -> QuerySet[Contact]:
