@@ -638,14 +638,90 @@ def contact_rows(serial: int, seed: int, account_kind: str) -> list[dict[str, An
     return rows
 
 
+# --- Classification and rating history (R2) -------------------------------------------------------
+LIFECYCLES = (("potential", 30), ("intent", 25), ("closed", 40), ("lost", 5))
+RELATIONSHIP_TYPES = (("transactional", 50), ("preferred", 25), ("partner", 18), ("strategic", 7))
+VALUE_SEGMENTS = (("value", 20), ("potential", 35), ("migrating", 25), ("frozen", 20))
+URGENCIES = (("urgent", 10), ("soon", 30), ("later", 40), ("slow", 20))
+CREDIT_STANDINGS = (("excellent", 15), ("good", 45), ("fair", 25), ("poor", 5), ("", 10))
+IMPORTANCES = (("key", 10), ("important", 30), ("general", 50), ("", 10))
+RATING_NOTES_UP = ("新增订单", "回款及时", "关键人关系加深", "签订年度协议", "拓展新产品线")
+RATING_NOTES_DOWN = ("拖欠货款", "关键人离职", "订单减少", "出现投诉", "转向竞争对手")
+MANUAL_FACTOR_KEYS = ("contribution", "law_abiding", "integrity", "influence")
+
+
+def _pick(rng: random.Random, table: tuple[tuple[str, int], ...]) -> str:
+    return rng.choices([v for v, _w in table], weights=[w for _v, w in table])[0]
+
+
+def classify_and_rate(objs: list[Any], batch: list[AccountRow], seed: int, end: datetime,
+                      grades: list[tuple[Any, str]], categories: dict[str, int]) -> list[Any]:
+    """Fill the classification of ``objs`` (not yet saved) and draw each one's rating history.
+
+    Deterministic per account (its own ``Random`` from seed and serial, like the contacts), so a
+    resumed build draws the same. Sets grade/score/rated_at from the last rating and returns the
+    ``AccountRating`` rows, to be bulk-created once the accounts have their ids.
+    """
+    from decimal import Decimal
+
+    from guanxi.customers.models import AccountRating
+
+    drawn: list[tuple[Any, list[tuple[datetime, Decimal, str, str, str, dict[str, float]]]]] = []
+    for account, row in zip(objs, batch, strict=True):
+        rng = random.Random(seed * 2_000_003 + row.serial)
+        account.lifecycle = _pick(rng, LIFECYCLES)
+        account.relationship_type = _pick(rng, RELATIONSHIP_TYPES)
+        account.value_segment = _pick(rng, VALUE_SEGMENTS)
+        account.urgency = _pick(rng, URGENCIES)
+        account.credit_standing = _pick(rng, CREDIT_STANDINGS)
+        account.importance = _pick(rng, IMPORTANCES)
+        if row.kind == "individual":
+            account.category_id = categories.get("居民")
+        elif account.lifecycle == "potential":
+            account.category_id = categories.get("潜在客户")
+        else:
+            account.category_id = categories.get(rng.choice(("餐饮", "制造", "制造", "工商业")))
+        series: list[tuple[datetime, Decimal, str, str, str, dict[str, float]]] = []
+        if grades:
+            count = rng.randint(3, 6)
+            span = end - row.created_at
+            level = rng.uniform(35, 92)
+            previous = ""
+            for i in range(count):
+                at = row.created_at + span * ((i + rng.uniform(0.2, 0.9)) / count)
+                if i:
+                    level = min(100.0, max(5.0, level + rng.gauss(0, 9)))
+                score = Decimal(f"{level:.2f}")
+                grade = next((code for low, code in grades if score >= low), grades[-1][1])
+                note = ""
+                if previous and grade != previous:
+                    went_up = [c for _l, c in grades].index(grade) < [c for _l, c in grades].index(previous)
+                    note = rng.choice(RATING_NOTES_UP if went_up else RATING_NOTES_DOWN)
+                factors = {key: round(min(100.0, max(0.0, level + rng.uniform(-12, 12))), 2)
+                           for key in MANUAL_FACTOR_KEYS}
+                series.append((at, score, grade, previous, note, factors))
+                previous = grade
+            account.rated_at, account.score, account.grade = series[-1][0], series[-1][1], series[-1][2]
+        drawn.append((account, series))
+    return [
+        AccountRating(account=account, rated_at=at, score=score, grade=grade, previous_grade=previous,
+                      kind="manual" if i == 0 else "scheduled", note=note, factors=factors)
+        for account, series in drawn
+        for i, (at, score, grade, previous, note, factors) in enumerate(series)
+    ]
+
+
 def _insert_accounts(plan: OrgPlan, seed: int, now: datetime, users: dict[str, Any],
                      stdout: _Writer | None) -> int:
     from guanxi.core import codes
     from guanxi.core.models import CodeSequence
-    from guanxi.customers.models import Account, Contact
+    from guanxi.customers.models import Account, AccountRating, Category, Contact, Grade
 
     total = SIZES[plan.size].accounts
     done = CodeSequence.objects.get(name=MARKER).value
+    history_end = datetime.combine(_anchor(now), dtime(0), tzinfo=timezone.get_default_timezone())
+    grades = list(Grade.objects.order_by("-min_score").values_list("min_score", "code"))
+    categories = dict(Category.objects.filter(active=True).values_list("name", "pk"))
     ids: dict[str | None, tuple[int | None, int | None]] = {
         name: (user.pk, user.department_id) for name, user in users.items()
     }
@@ -675,7 +751,11 @@ def _insert_accounts(plan: OrgPlan, seed: int, now: datetime, users: dict[str, A
                 # bulk_create skips the services: fill the derived columns here
                 for name, value in account.derived_fields([r["name"] for r in rows]).items():
                     setattr(account, name, value)
+            ratings = classify_and_rate(objs, batch, seed, history_end, grades, categories)
             Account.objects.bulk_create(objs, batch_size=insert_size)
+            for rating in ratings:
+                rating.account_id = rating.account.pk
+            AccountRating.objects.bulk_create(ratings, batch_size=min(BATCH, 60_000 // 10))
             people = [
                 Contact(account_id=account.pk, created_at=row.created_at, updated_at=row.created_at, version=1, **fields)
                 for account, row, rows in zip(objs, batch, people_rows, strict=True)

@@ -37,13 +37,12 @@ NOTHING = Visibility(False, frozenset(), frozenset())
 
 
 def subtree_ids(department_ids: set[int]) -> set[int]:
+    """The given departments and every department below them (one query: the tree is small)."""
     if not department_ids:
         return set()
-    paths = Department.objects.filter(id__in=department_ids).values_list("path", flat=True)
-    q = Q()
-    for path in paths:
-        q |= Q(path__startswith=path)
-    return set(Department.objects.filter(q).values_list("id", flat=True))
+    tree = list(Department.objects.values_list("id", "path"))
+    roots = tuple(path for pk, path in tree if pk in department_ids)
+    return {pk for pk, path in tree if roots and path.startswith(roots)}
 
 
 def active_grants(user: User) -> QuerySet[AccessGrant]:
@@ -53,11 +52,21 @@ def active_grants(user: User) -> QuerySet[AccessGrant]:
     )
 
 
+def _reach(owners: dict[int, int | None], departments: set[int]) -> Visibility:
+    # Owners inside a visible department are already covered by the department clause (a
+    # record's department follows its owner's); dropping them lets the database answer
+    # "department_id IN (…)" from its index instead of an OR scan.
+    kept = {pk for pk, dept in owners.items() if not (departments and dept in departments)}
+    return Visibility(False, frozenset(kept), frozenset(departments))
+
+
 def visibility_for(user: Any, *, include_grants: bool = True) -> Visibility:
     """Return what ``user`` may see, computed once per request and kept on the user object.
 
     ``include_grants=False`` gives the role's own reach: what the user manages. Deciding
     grants or assigning owners uses that, so a grant never widens what one may grant.
+    Both are worked out from the same few queries (team members and grant targets come
+    with their department), so a page that asks for both pays once.
     """
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return NOTHING
@@ -70,30 +79,33 @@ def visibility_for(user: Any, *, include_grants: bool = True) -> Visibility:
     if scope < Scope.TEAM and led_teams.exists():
         scope = Scope.TEAM
     if scope == Scope.EVERYTHING:
-        result = Visibility(True, frozenset(), frozenset())
+        role = full = Visibility(True, frozenset(), frozenset())
     else:
-        owners = {user.id}
+        # owner id → that owner's department (to drop owners a visible department covers)
+        owners: dict[int, int | None] = {user.id: user.department_id}
         departments: set[int] = set()
         if scope >= Scope.TEAM:
-            owners |= set(Team.members.through.objects.filter(team__in=led_teams).values_list("user_id", flat=True))
+            owners.update(Team.members.through.objects.filter(team__in=led_teams)
+                          .values_list("user_id", "user__department_id"))
         if scope >= Scope.DEPARTMENT and user.department_id:
             departments |= subtree_ids({user.department_id})
-        granted_departments: set[int] = set()
-        grants = active_grants(user) if include_grants else AccessGrant.objects.none()
-        for dept_id, target_user_id in grants.values_list("target_department_id", "target_user_id"):
-            if dept_id:
-                granted_departments.add(dept_id)
-            if target_user_id:
-                owners.add(target_user_id)
-        departments |= subtree_ids(granted_departments)
-        if departments and owners:
-            # Owners inside a visible department are already covered by the department
-            # clause (a record's department follows its owner's); dropping them lets the
-            # database answer "department_id IN (…)" from its index instead of an OR scan.
-            owners -= set(User.objects.filter(id__in=owners, department_id__in=departments).values_list("id", flat=True))
-        result = Visibility(False, frozenset(owners), frozenset(departments))
-    setattr(user, cache_attr, result)
-    return result
+        role = _reach(owners, departments)
+        full = role
+        if include_grants:
+            granted_owners = dict(owners)
+            granted_departments: set[int] = set()
+            for dept_id, target_user_id, target_dept_id in active_grants(user).values_list(
+                    "target_department_id", "target_user_id", "target_user__department_id"):
+                if dept_id:
+                    granted_departments.add(dept_id)
+                if target_user_id:
+                    granted_owners[target_user_id] = target_dept_id
+            if granted_owners != owners or granted_departments:
+                full = _reach(granted_owners, departments | subtree_ids(granted_departments))
+    user._guanxi_role_visibility = role
+    if include_grants:
+        user._guanxi_visibility = full
+    return full if include_grants else role
 
 
 def forget(user: Any) -> None:

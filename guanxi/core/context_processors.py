@@ -15,6 +15,7 @@ from guanxi.core.permissions import has_perm
 NAV = [
     ("core:home", _("My desk"), None),
     ("customers:account-list", _("Accounts"), "account.view"),
+    ("customers:pool-list", _("Customer pool"), "pool.view"),
     (None, _("Follow-ups"), None),
     (None, _("Sales"), None),
     (None, _("Service"), None),

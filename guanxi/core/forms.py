@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from guanxi.core.models import AuditEvent, Department, Role, User
 
@@ -62,5 +63,6 @@ class AuditSearchForm(forms.Form):
     action = forms.ChoiceField(label=_("Action"), required=False,
                                choices=[("", "—"), *AuditEvent.Action.choices])
     actor = forms.ModelChoiceField(label=_("Who"), queryset=User.objects.all(), required=False)
-    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(label=pgettext_lazy("date range", "From"), required=False,
+                            widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))

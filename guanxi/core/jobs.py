@@ -37,13 +37,14 @@ class Progress:
         self.job = job
 
     def set_total(self, total: int) -> None:
-        Job.objects.filter(pk=self.job.pk).update(total=total)
+        Job.objects.filter(pk=self.job.pk).update(total=total, heartbeat_at=timezone.now())
         self.job.total = total
 
     def advance(self, done: int = 0, failed: int = 0, *, checkpoint: dict[str, Any] | None = None,
                 errors: list[dict[str, Any]] | None = None) -> None:
         """Record progress; call inside the transaction that committed the chunk."""
-        fields: dict[str, Any] = {"done": F("done") + done, "failed": F("failed") + failed}
+        fields: dict[str, Any] = {"done": F("done") + done, "failed": F("failed") + failed,
+                                  "heartbeat_at": timezone.now()}
         if checkpoint is not None:
             fields["checkpoint"] = checkpoint
             self.job.checkpoint = checkpoint
@@ -70,7 +71,7 @@ def job_start(*, actor: User | None, kind: str, params: dict[str, Any] | None = 
 def execute(job_id: str) -> Job | None:
     """Run one job to its end. Called by the queue worker; safe to call again after a crash."""
     claimed = Job.objects.filter(pk=job_id, state__in=[Job.State.QUEUED, Job.State.RUNNING]).update(
-        state=Job.State.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
+        state=Job.State.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now(), attempts=F("attempts") + 1
     )
     if not claimed:
         return Job.objects.filter(pk=job_id).first()  # already finished: running it again is a no-op

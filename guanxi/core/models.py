@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -425,6 +426,11 @@ class Job(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Touched whenever the running job reports progress: a running job whose heartbeat is
+    # old has lost its worker (killed, machine restarted) and may be resumed.
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
+
+    STALLED_AFTER = dt.timedelta(minutes=5)
 
     class Meta:
         verbose_name = _("job")
@@ -433,6 +439,12 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.state}"
+
+    @property
+    def stalled(self) -> bool:
+        """Running, but silent for longer than any chunk takes: its worker is gone."""
+        beat = self.heartbeat_at or self.started_at
+        return self.state == self.State.RUNNING and (beat is None or timezone.now() - beat > self.STALLED_AFTER)
 
     @property
     def percent(self) -> int:

@@ -366,7 +366,7 @@ def test_export_job_writes_one_export_row_for_the_requester(org: Any, login: Any
     assert drain() == 1
     rows = rows_since(mark)
     assert shape(rows) == [("export", None, "", "manager", "job")]
-    assert rows[0].changes == {"filters": {"q": ""}, "rows": 2}
+    assert rows[0].changes == {"filters": {}, "format": "csv", "rows": 2}
 
 
 # --- Audit rows cannot be altered ------------------------------------------------------------------------------

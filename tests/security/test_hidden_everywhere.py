@@ -49,11 +49,16 @@ def _kind(route: str, kinds: list[tuple[re.Pattern[str], str]]) -> str | None:
     return None
 
 
-def html_routes() -> Iterator[tuple[str, str]]:
+# Other parts of a route beside the hidden record's id: filled with something the caller may use.
+EXTRA_KWARGS = {"other": "own_account", "field": "phone", "fmt": "csv"}
+
+
+def html_routes() -> Iterator[tuple[str, str, str]]:
     for route, name, _callback in django_routes():
         kind = _kind(route, HTML_KINDS)
-        if kind is not None and route.count("<") == 1:
-            yield name, kind
+        extra = set(re.findall(r"<(?:\w+:)?(\w+)>", route)) - {"pk"}
+        if kind is not None and extra <= set(EXTRA_KWARGS):
+            yield route, name, kind
 
 
 def api_routes() -> Iterator[tuple[str, str, str]]:
@@ -76,10 +81,15 @@ def hidden(org: Any) -> dict[str, Any]:
     return {"account": account, "contact": contact, "attachment": attachment}
 
 
-def _html_path(name: str, pk: int) -> str:
-    from django.urls import reverse
+def _html_path(route: str, pk: int, own_account: int = MISSING_ID) -> str:
+    """The route with the hidden id for ``pk`` and harmless values for any other part."""
+    def fill(match: re.Match[str]) -> str:
+        param = match.group(1)
+        if param == "pk":
+            return str(pk)
+        return str(own_account) if EXTRA_KWARGS[param] == "own_account" else EXTRA_KWARGS[param]
 
-    return reverse(name, kwargs={"pk": pk})
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", fill, route)
 
 
 def _api_path(path: str, pk: int) -> str:
@@ -87,17 +97,27 @@ def _api_path(path: str, pk: int) -> str:
 
 
 def test_the_walker_finds_the_customer_file_routes() -> None:
-    html_kinds = {kind for _name, kind in html_routes()}
+    html_kinds = {kind for _route, _name, kind in html_routes()}
     api_kinds = {kind for _m, _p, kind in api_routes()}
     assert {"account", "contact"} <= html_kinds
     assert {"account", "contact"} <= api_kinds
 
 
-def test_hidden_records_answer_like_missing_ones_on_every_html_route(org: Any, login: Any, hidden: dict[str, Any]) -> None:
-    client = login(org.salesperson)
-    for name, kind in html_routes():
-        path = _html_path(name, hidden[kind].pk)
-        missing = _html_path(name, MISSING_ID)
+# A salesperson, and a manager whose rights reach further into each view (merge, reassign, rate …).
+PERSONAS = ["salesperson", "manager"]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_hidden_records_answer_like_missing_ones_on_every_html_route(persona: str, org: Any, login: Any,
+                                                                     hidden: dict[str, Any]) -> None:
+    client = login(getattr(org, persona))
+    own = services.account_create(actor=org.salesperson, name="厦门本地客户有限公司").pk
+    attempts = []
+    for route, name, kind in html_routes():
+        attempts.append((route, name, _html_path(route, hidden[kind].pk, own), _html_path(route, MISSING_ID, own)))
+        if "<int:other>" in route:  # the hidden record in the second place too
+            attempts.append((route, name, _html_path(route, own, hidden[kind].pk), _html_path(route, own, MISSING_ID)))
+    for _route, name, path, missing in attempts:
         for method in ("get", "post"):
             before = fingerprint()
             response = getattr(client, method)(path)
@@ -107,8 +127,10 @@ def test_hidden_records_answer_like_missing_ones_on_every_html_route(org: Any, l
             assert fingerprint() == before, f"{method.upper()} {path} ({name}) changed something"
 
 
-def test_hidden_records_answer_like_missing_ones_on_every_api_route(org: Any, api: Any, hidden: dict[str, Any]) -> None:
-    client = api(org.salesperson)
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_hidden_records_answer_like_missing_ones_on_every_api_route(persona: str, org: Any, api: Any,
+                                                                    hidden: dict[str, Any]) -> None:
+    client = api(getattr(org, persona))
     for method, path, kind in api_routes():
         call = getattr(client, method.lower())
         before = fingerprint()
@@ -126,8 +148,8 @@ def test_hidden_records_answer_like_missing_ones_on_every_api_route(org: Any, ap
 def test_the_owner_reaches_the_same_routes(org: Any, login: Any, api: Any, hidden: dict[str, Any]) -> None:
     """The sweep above proves nothing unless the same routes do serve the records' owner."""
     client = login(org.outsider)
-    ok_html = {kind for name, kind in html_routes()
-               if client.get(_html_path(name, hidden[kind].pk)).status_code == 200}
+    ok_html = {kind for route, _name, kind in html_routes()
+               if client.get(_html_path(route, hidden[kind].pk)).status_code == 200}
     assert {"account", "contact"} <= ok_html
     api_client = api(org.outsider)
     ok_api = {kind for method, path, kind in api_routes()

@@ -53,7 +53,9 @@ def read_csv(job: Job) -> list[dict[str, str]]:
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text[1:], newline="")))
     header, body = rows[0], rows[1:]
-    names = ["code", "name", "kind", "credit_code", "phone", "region", "owner", "approval_state"]
+    from guanxi.customers.services import EXPORT_COLUMNS
+
+    names = [name for name, _label in EXPORT_COLUMNS]  # (no custom fields defined here)
     assert len(header) == len(names)
     return [dict(zip(names, row, strict=True)) for row in body]
 

@@ -5,6 +5,7 @@ No `from __future__ import annotations` here: django-ninja reads the real annota
 
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
@@ -19,6 +20,8 @@ from guanxi.core.permissions import declare as requires
 from guanxi.core.services import records
 from guanxi.customers import selectors, services
 from guanxi.customers.models import Account, Contact
+from guanxi.customers.selectors import lists as lists_reads
+from guanxi.customers.selectors.lists import BadFilter
 
 router = Router(tags=["accounts"])
 
@@ -30,9 +33,46 @@ class AccountOut(Schema):
     kind: str
     credit_code: str
     phone: str
+    email: str
+    website: str
     region: str
+    province: str
+    city: str
+    district: str
     address: str
     notes: str
+    is_customer: bool
+    is_distributor: bool
+    is_supplier: bool
+    is_partner: bool
+    is_foreign: bool
+    size: str
+    operating_status: str
+    founded_on: dt.date | None
+    industry: str
+    business_scope: str
+    organisation_traits: str
+    philosophy: str
+    culture: str
+    industry_position: str
+    prospects: str
+    development_strategy: str
+    credit_standing: str
+    importance: str
+    category: int | None = Field(None, alias="category_id")
+    lifecycle: str
+    relationship_type: str
+    value_segment: str
+    urgency: str
+    tags: list[str]
+    custom: dict[str, Any]
+    # Read-only: written by the rating and pool services.
+    grade: str
+    score: Decimal | None
+    rated_at: dt.datetime | None
+    last_activity_at: dt.datetime | None
+    pool_entered_at: dt.datetime | None
+    pool_notice_at: dt.datetime | None
     owner: int | None = Field(None, alias="owner_id")
     owner_name: str | None
     department: int | None = Field(None, alias="department_id")
@@ -45,15 +85,49 @@ class AccountOut(Schema):
     def resolve_owner_name(obj: Account) -> str | None:
         return str(obj.owner) if obj.owner_id else None
 
+    @staticmethod
+    def resolve_tags(obj: Account) -> list[str]:
+        return [t.name for t in obj.tags.all()]
+
 
 class AccountIn(Strict):
     name: str
     kind: str = Account.Kind.ENTERPRISE
     credit_code: str = ""
     phone: str = ""
+    email: str = ""
+    website: str = ""
     region: str = ""
+    province: str = ""
+    city: str = ""
+    district: str = ""
     address: str = ""
     notes: str = ""
+    is_customer: bool = True
+    is_distributor: bool = False
+    is_supplier: bool = False
+    is_partner: bool = False
+    is_foreign: bool = False
+    size: str = ""
+    operating_status: str = ""
+    founded_on: dt.date | None = None
+    industry: str = ""
+    business_scope: str = ""
+    organisation_traits: str = ""
+    philosophy: str = ""
+    culture: str = ""
+    industry_position: str = ""
+    prospects: str = ""
+    development_strategy: str = ""
+    credit_standing: str = ""
+    importance: str = ""
+    category: int | None = None
+    lifecycle: str = Account.Lifecycle.POTENTIAL
+    relationship_type: str = ""
+    value_segment: str = ""
+    urgency: str = ""
+    tags: list[str] = []
+    custom: dict[str, Any] = {}
     owner: int | None = None
 
 
@@ -63,9 +137,39 @@ class AccountPatch(Strict):
     kind: str | None = None
     credit_code: str | None = None
     phone: str | None = None
+    email: str | None = None
+    website: str | None = None
     region: str | None = None
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
     address: str | None = None
     notes: str | None = None
+    is_customer: bool | None = None
+    is_distributor: bool | None = None
+    is_supplier: bool | None = None
+    is_partner: bool | None = None
+    is_foreign: bool | None = None
+    size: str | None = None
+    operating_status: str | None = None
+    founded_on: dt.date | None = None
+    industry: str | None = None
+    business_scope: str | None = None
+    organisation_traits: str | None = None
+    philosophy: str | None = None
+    culture: str | None = None
+    industry_position: str | None = None
+    prospects: str | None = None
+    development_strategy: str | None = None
+    credit_standing: str | None = None
+    importance: str | None = None
+    category: int | None = None
+    lifecycle: str | None = None
+    relationship_type: str | None = None
+    value_segment: str | None = None
+    urgency: str | None = None
+    tags: list[str] | None = None
+    custom: dict[str, Any] | None = None
     reason: str = ""
 
 
@@ -80,24 +184,57 @@ class VersionIn(Strict):
 
 
 class ExportIn(Strict):
+    format: str = "csv"
     q: str = ""
+    # Any list filter, as on GET /accounts (kind, lifecycle, role, tag, cf_<key> …).
+    filters: dict[str, Any] = {}
 
 
 def _account(request: HttpRequest, pk: int) -> Account:
     return records.get_visible(request.user, Account, pk)
 
 
+class OrderedCursorPagination(CursorPagination):
+    """Cursor pagination that follows the request's whitelisted ``ordering`` (a fresh
+    paginator per request, so concurrent requests never share state)."""
+
+    def paginate_queryset(self, queryset: Any, pagination: Any, request: HttpRequest, **params: Any) -> Any:
+        ordering = request.GET.get("ordering") or "-id"
+        if ordering not in API_ORDERINGS:
+            ordering = "-id"
+        keys = (ordering,) if ordering.lstrip("-") == "id" else (ordering, "-id")
+        pager = CursorPagination(ordering=keys, page_size=self.page_size, max_page_size=self.max_page_size)
+        return pager.paginate_queryset(queryset, pagination, request, **params)
+
+
+# Orderings the API accepts: non-null columns only (a cursor is a column value).
+API_ORDERINGS = frozenset({"id", "-id", "name", "-name", "code", "-code", "grade", "-grade", "updated_at",
+                           "-updated_at", "created_at", "-created_at"})
+
+
 @router.get("/accounts", response=list[AccountOut])
 @requires("account.view")
-@paginate(CursorPagination, ordering=("-id",))
-def account_list(request: HttpRequest, q: str = "", owner: int | None = None, approval_state: str = "") -> Any:
-    return selectors.account_list_for(request.user, q=q, owner=owner, approval_state=approval_state)
+@paginate(OrderedCursorPagination, ordering=("-id",))
+def account_list(request: HttpRequest, q: str = "", owner: str = "", approval_state: str = "", ordering: str = "",
+                 kind: str = "", lifecycle: str = "", relationship_type: str = "", value_segment: str = "",
+                 urgency: str = "", grade: str = "", province: str = "", city: str = "", district: str = "",
+                 category: int | None = None, role: str = "", tag: str = "", foreign: str = "") -> Any:
+    """The account list: ``q`` runs the same search as the page; every filter of the page
+    (also ``cf_<key>`` for custom fields; ``role`` and ``tag`` comma-separated); ``ordering``
+    one of id, name, code, grade, updated_at, created_at (``-`` for descending)."""
+    if ordering and ordering not in API_ORDERINGS:
+        raise BadFilter(errors={"ordering": [_("The list cannot be sorted by “%(value)s”.") % {"value": ordering}]})
+    filters = lists_reads.parse_filters(request.user, request.GET)
+    filters.pop("ordering", None)
+    return selectors.account_list_for(request.user, **filters).prefetch_related("tags")
 
 
 @router.post("/accounts", response={201: AccountOut, 422: ErrorOut})
 @requires("account.add")
 def account_create(request: HttpRequest, payload: AccountIn) -> Any:
     data = payload.model_dump(exclude_unset=True)
+    if data.get("category") is None:
+        data.pop("category", None)
     owner_id = data.pop("owner", ...)
     owner: Any = ...
     if owner_id is not ...:
@@ -143,7 +280,11 @@ def account_approve(request: HttpRequest, pk: int, payload: VersionIn) -> Any:
 @router.post("/accounts/export", response={202: dict})
 @requires("account.export")
 def account_export(request: HttpRequest, payload: ExportIn) -> Any:
-    job = services.account_export_start(actor=request.user, filters=payload.model_dump())
+    params: dict[str, Any] = {**payload.filters}
+    if payload.q:
+        params["q"] = payload.q
+    filters = lists_reads.parse_filters(request.user, params, strict_ordering=True)
+    job = services.account_export_start(actor=request.user, filters=filters, format=payload.format)
     return Status(202, {"job": str(job.pk), "url": f"/api/v1/jobs/{job.pk}"})
 
 
@@ -171,6 +312,7 @@ class ContactOut(Schema):
     preferences: str
     taboos: str
     notes: str
+    custom: dict[str, Any]
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -199,6 +341,7 @@ class ContactIn(Strict):
     preferences: str = ""
     taboos: str = ""
     notes: str = ""
+    custom: dict[str, Any] = {}
 
 
 class ContactPatch(Strict):
@@ -220,6 +363,20 @@ class ContactPatch(Strict):
     preferences: str | None = None
     taboos: str | None = None
     notes: str | None = None
+    custom: dict[str, Any] | None = None
+
+
+CONTACT_API_ORDERINGS = frozenset({"id", "-id", "name", "-name", "updated_at", "-updated_at"})
+
+
+class OrderedContactPagination(CursorPagination):
+    def paginate_queryset(self, queryset: Any, pagination: Any, request: HttpRequest, **params: Any) -> Any:
+        ordering = request.GET.get("ordering") or "-id"
+        if ordering not in CONTACT_API_ORDERINGS:
+            ordering = "-id"
+        keys = (ordering,) if ordering.lstrip("-") == "id" else (ordering, "-id")
+        pager = CursorPagination(ordering=keys, page_size=self.page_size, max_page_size=self.max_page_size)
+        return pager.paginate_queryset(queryset, pagination, request, **params)
 
 
 def _contact(request: HttpRequest, pk: int) -> Contact:
@@ -228,9 +385,14 @@ def _contact(request: HttpRequest, pk: int) -> Contact:
 
 @router.get("/contacts", response=list[ContactOut])
 @requires("contact.view")
-@paginate(CursorPagination, ordering=("-id",))
-def contact_list(request: HttpRequest, account: int | None = None, q: str = "") -> Any:
-    return selectors.contact_list_for(request.user, account=account, q=q)
+@paginate(OrderedContactPagination, ordering=("-id",))
+def contact_list(request: HttpRequest, account: int | None = None, q: str = "", depth: str = "", role: str = "",
+                 ordering: str = "") -> Any:
+    """Contacts the caller sees: ``q`` (name or mobile), ``account``, ``depth``, ``role``;
+    ``ordering`` one of id, name, updated_at (``-`` for descending)."""
+    if ordering and ordering not in CONTACT_API_ORDERINGS:
+        raise BadFilter(errors={"ordering": [_("The list cannot be sorted by “%(value)s”.") % {"value": ordering}]})
+    return lists_reads.contact_list_filtered(request.user, request.GET)
 
 
 @router.post("/contacts", response={201: ContactOut, 422: ErrorOut})

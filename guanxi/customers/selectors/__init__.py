@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from guanxi.core import access, search
+from guanxi.core import access
+from guanxi.core.errors import NotFound
 from guanxi.customers.models import Account, Contact
-
-ORDERINGS = {"-id", "id", "name", "-name", "code", "-code", "-updated_at", "updated_at"}
 
 
 def _fts_table_exists() -> bool:
@@ -22,6 +22,7 @@ def _fts_table_exists() -> bool:
     return _FTS[1]
 
 
+T = TypeVar("T")
 FTS_TABLE = "customers_account_search"
 _FTS: tuple[str, bool] | None = None
 
@@ -43,20 +44,36 @@ def account_scope(user: Any, queryset: QuerySet[Account] | None = None) -> Query
     return access.visible(user, Account.objects.all() if queryset is None else queryset)
 
 
-def account_list_for(user: Any, *, q: str = "", owner: int | None = None, approval_state: str = "",
-                     ordering: str = "-id") -> QuerySet[Account]:
+def account_for_page(user: Any, pk: Any) -> Account:
+    """One visible account for its 360 page, with what every tab shows of it (owner,
+    category and two levels above it, tags) loaded in two queries; hidden or missing: NotFound."""
+    try:
+        return (account_scope(user).select_related("owner", "category__parent__parent").prefetch_related("tags")
+                .get(pk=pk))
+    except (Account.DoesNotExist, ValueError, TypeError):
+        raise NotFound() from None
+
+
+def page_read(account: Account, key: str, read: Callable[[], T]) -> T:
+    """``read()`` once per account instance. The 360 page's panels and timeline show the same
+    rows (ratings, ownership moves, grades) and share them through this; the instance lives
+    for one request, so nothing is kept across requests or seen stale by a write."""
+    reads = account.__dict__.setdefault("_page_reads", {})
+    if key not in reads:
+        reads[key] = read()
+    return cast(T, reads[key])
+
+
+def account_list_for(user: Any, *, q: str = "", owner: int | str | None = None, approval_state: str = "",
+                     ordering: str = "-id", **filters: Any) -> QuerySet[Account]:
+    """Scoped first, then filtered (``selectors/lists.py``: the filter bar's parsed values)."""
+    from guanxi.customers.selectors.lists import apply_filters, ordering_of
+
     qs = account_scope(user).select_related("owner")
-    if q:
-        # One substring match on the normalised search text finds 中石化, zsh, zhongshihua,
-        # phone digits and codes alike (core/search.py).
-        qs = qs.filter(search_matches(search.normalise(q)))
-    if owner:
-        qs = qs.filter(owner_id=owner)
-    if approval_state:
-        qs = qs.filter(approval_state=approval_state)
-    if ordering not in ORDERINGS:
-        ordering = "-id"
-    return qs.order_by(ordering, "-id") if ordering.lstrip("-") != "id" else qs.order_by(ordering)
+    # One substring match on the normalised search text finds 中石化, zsh, zhongshihua,
+    # phone digits and codes alike (core/search.py).
+    qs = apply_filters(qs, {**filters, "q": q, "owner": owner, "approval_state": approval_state})
+    return qs.order_by(*ordering_of({"ordering": ordering}))
 
 
 def account_deleted_for(user: Any) -> QuerySet[Account]:
@@ -74,10 +91,20 @@ def contact_scope(user: Any, queryset: QuerySet[Contact] | None = None) -> Query
     return access.visible(user, qs, owner_field="account__owner", department_field="account__department")
 
 
-def contact_list_for(user: Any, *, account: int | None = None, q: str = "") -> QuerySet[Contact]:
+CONTACT_ORDERINGS = frozenset({"-id", "id", "name", "-name", "-updated_at", "updated_at"})
+
+
+def contact_list_for(user: Any, *, account: int | None = None, q: str = "", depth: str = "", role: str = "",
+                     ordering: str = "-id") -> QuerySet[Contact]:
     qs = contact_scope(user).select_related("account")
     if account:
         qs = qs.filter(account_id=account)
     if q:
-        qs = qs.filter(name__icontains=q) | qs.filter(mobile__contains=q)
-    return qs.order_by("-id")
+        qs = qs.filter(Q(name__icontains=q) | Q(mobile__contains=q))
+    if depth:
+        qs = qs.filter(depth=depth)
+    if role:
+        qs = qs.filter(role=role)
+    if ordering not in CONTACT_ORDERINGS:
+        ordering = "-id"
+    return qs.order_by(ordering, "-id") if ordering.lstrip("-") != "id" else qs.order_by(ordering)

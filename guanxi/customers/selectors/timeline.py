@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q
+from django.db.models import CharField, Q
+from django.db.models.functions import Cast
 from django.utils.translation import gettext as _
 
 from guanxi.core.models import AuditEvent
@@ -53,10 +54,11 @@ def _history(user: Any, account: Account, limit: int) -> list[Item]:
     """Audit rows of the account and of its people (their changes are the account's story too)."""
     account_ct = ContentType.objects.get_for_model(Account)
     contact_ct = ContentType.objects.get_for_model(Contact)
-    contact_ids = [str(pk) for pk in Contact.all_objects.filter(account_id=account.pk).values_list("pk", flat=True)[:500]]
-    where = Q(content_type=account_ct, object_id=str(account.pk))
-    if contact_ids:
-        where |= Q(content_type=contact_ct, object_id__in=contact_ids)
+    # The people (also those in the recycle bin) as a subquery: one query for the whole source.
+    contact_ids = (Contact.all_objects.filter(account_id=account.pk).order_by("-id")
+                   .annotate(key=Cast("pk", CharField())).values("key")[:500])
+    where = Q(content_type=account_ct, object_id=str(account.pk)) | Q(content_type=contact_ct,
+                                                                       object_id__in=contact_ids)
     rows = AuditEvent.objects.filter(where).exclude(action__in=["rate", "reassign", "claim", "release", "return"])
     items = []
     for event in rows.order_by("-at", "-id")[:limit]:
@@ -72,8 +74,12 @@ def _history(user: Any, account: Account, limit: int) -> list[Item]:
 
 @source
 def _ratings(user: Any, account: Account, limit: int) -> list[Item]:
+    from guanxi.customers.selectors.classification import RATINGS_SHOWN, page_ratings
+
     items = []
-    for rating in AccountRating.objects.filter(account=account).select_related("rated_by")[:limit]:
+    ratings = (page_ratings(account)[:limit] if limit <= RATINGS_SHOWN
+               else AccountRating.objects.filter(account=account).select_related("rated_by")[:limit])
+    for rating in ratings:
         if rating.previous_grade and rating.previous_grade != rating.grade:
             title = _("Grade %(old)s → %(new)s") % {"old": rating.previous_grade, "new": rating.grade}
         else:
@@ -86,8 +92,11 @@ def _ratings(user: Any, account: Account, limit: int) -> list[Item]:
 
 @source
 def _ownership(user: Any, account: Account, limit: int) -> list[Item]:
+    from guanxi.customers.selectors.pool import OWNERSHIP_SHOWN, page_ownership
+
     items = []
-    rows = OwnershipChange.objects.filter(account=account).select_related("from_user", "to_user", "actor")[:limit]
+    rows = (page_ownership(account)[:limit] if limit <= OWNERSHIP_SHOWN
+            else OwnershipChange.objects.filter(account=account).select_related("from_user", "to_user", "actor")[:limit])
     for change in rows:
         detail = f"{change.from_user or _('(pool)')} → {change.to_user or _('(pool)')}"
         items.append(Item(at=change.at, kind="ownership", title=change.get_kind_display(),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -18,10 +20,24 @@ from guanxi.core.errors import Forbidden, Invalid
 from guanxi.core.models import User
 from guanxi.core.permissions import has_perm
 from guanxi.core.services import records
-from guanxi.customers.models import Account, Contact, OwnershipChange
+from guanxi.customers.models import Account, Contact, CustomField, OwnershipChange
 from guanxi.customers.selectors import account_scope, contact_scope
 
-EDITABLE = ("name", "kind", "credit_code", "phone", "region", "address", "notes", "owner")
+EDITABLE = (
+    "name", "kind", "credit_code", "phone", "email", "website", "region", "province", "city", "district", "address",
+    "notes", "owner",
+    # Roles (R1.2)
+    "is_customer", "is_distributor", "is_supplier", "is_partner", "is_foreign",
+    # Company profile (R1.3)
+    "size", "operating_status", "founded_on", "industry", "business_scope", "organisation_traits", "philosophy",
+    "culture", "industry_position", "prospects", "development_strategy", "credit_standing", "importance",
+    # Classification (R2)
+    "category", "lifecycle", "relationship_type", "value_segment", "urgency",
+    # Admin-defined fields (R13.7): validated against the CustomField definitions
+    "custom",
+)
+# Not columns: handled beside the record update (many-to-many).
+EXTRA_INPUT = ("tags",)
 
 
 def clean_fields(model: type[Any], obj: Any, changes: dict[str, Any], *, required: dict[str, str],
@@ -54,8 +70,38 @@ def clean_fields(model: type[Any], obj: Any, changes: dict[str, Any], *, require
 
 def _validate(obj: Account | None, changes: dict[str, Any]) -> dict[str, Any]:
     """Clean account input; raise Invalid with every message at once."""
-    cleaned, errors = clean_fields(Account, obj, changes, required={"name": _("Enter the account's name.")},
-                                   upper=("credit_code",), passthrough=("owner",))
+    from guanxi.customers.services.lists import _category, clean_custom
+
+    changes = dict(changes)
+    errors: dict[str, list[str]] = {}
+    custom_in = changes.pop("custom", None) if "custom" in changes else ...
+    category_in = changes.pop("category", ...)
+    cleaned, field_errors = clean_fields(Account, obj, changes, required={"name": _("Enter the account's name.")},
+                                         upper=("credit_code",), passthrough=("owner",))
+    errors.update(field_errors)
+    if category_in is not ... and obj is not None and category_in in (obj.category_id, obj.category,
+                                                                     str(obj.category_id)):
+        cleaned["category"] = obj.category  # unchanged: fine even if it was retired since
+    elif category_in is not ...:
+        try:
+            cleaned["category"] = _category(category_in)
+        except Invalid as exc:
+            errors.update(exc.errors)
+    if custom_in is not ... or obj is None:
+        try:
+            cleaned["custom"] = clean_custom(CustomField.Target.ACCOUNT, obj.custom if obj else {},
+                                             custom_in if custom_in is not ... else {})
+        except Invalid as exc:
+            errors.update(exc.errors)
+    if obj is None and "custom" in cleaned and not cleaned["custom"]:
+        cleaned.pop("custom")
+    # The region's display text follows province / city / district when those are given;
+    # old clients that send only ``region`` keep working.
+    if {"province", "city", "district"} & set(cleaned):
+        parts = [cleaned.get(k, getattr(obj, k, "") if obj else "") for k in ("province", "city", "district")]
+        derived = " ".join(p for p in parts if p)
+        if derived:
+            cleaned["region"] = derived
     credit = cleaned.get("credit_code")
     if credit and "credit_code" not in errors:
         clash = Account.objects.filter(credit_code=credit)
@@ -96,7 +142,8 @@ registry.register(registry.Entry(
 
 
 @transaction.atomic
-def account_create(*, actor: Any, name: str, owner: User | Any | None = ..., **fields: Any) -> Account:
+def account_create(*, actor: Any, name: str, owner: User | Any | None = ..., tags: Any = None,
+                   **fields: Any) -> Account:
     if not has_perm(actor, "account.add"):
         raise Forbidden()
     unknown = set(fields) - set(EDITABLE)
@@ -117,6 +164,10 @@ def account_create(*, actor: Any, name: str, owner: User | Any | None = ..., **f
     except IntegrityError:
         raise Invalid(errors={"credit_code": [_("Another account already has this credit code.")]})
     audit.record(actor=actor, action="create", obj=account, changes=audit.creation_changes(account, skip_empty=True))
+    if tags:
+        from guanxi.customers.services.lists import account_tags_change
+
+        account_tags_change(actor=actor, account=account, replace=tags)
     ownership_record(account=account, from_user=None, to_user=owner, kind=OwnershipChange.Kind.CREATED, actor=actor)
     return account
 
@@ -129,10 +180,29 @@ def ownership_record(*, account: Account, from_user: User | None, to_user: User 
                                           reason=reason)
 
 
+@transaction.atomic
 def account_update(*, actor: Any, account: Account, changes: dict[str, Any],
                    expected_version: int | None, reason: str = "") -> Any:
-    return records.record_update(actor=actor, obj=account, changes=changes,
-                                 expected_version=expected_version, reason=reason)
+    """Change an account (or file a change request when it is approved under a policy).
+
+    ``tags`` (a list of names) replaces the account's tags directly: tags are labels, not
+    profile data, so they are not held for approval.
+    """
+    changes = dict(changes)
+    tags = changes.pop("tags", None)
+    if tags is not None:
+        if not has_perm(actor, "account.change"):
+            raise Forbidden()
+        records._check_version(account, expected_version)
+    result: Any = account
+    if changes:
+        result = records.record_update(actor=actor, obj=account, changes=changes,
+                                       expected_version=expected_version, reason=reason)
+    if tags is not None:
+        from guanxi.customers.services.lists import account_tags_change
+
+        account_tags_change(actor=actor, account=account, replace=tags)
+    return result
 
 
 # --- Export (a background job: scoped, audited, formula-injection safe) ----------------------------
@@ -146,49 +216,163 @@ def neutralise_cell(value: Any) -> Any:
     return value
 
 
-EXPORT_COLUMNS = [("code", _("customer code")), ("name", _("name")), ("kind", _("kind")),
-                  ("credit_code", _("unified social credit code")), ("phone", _("phone")),
-                  ("region", _("region")), ("owner", _("owner")), ("approval_state", _("approval state"))]
+EXPORT_COLUMNS: list[tuple[str, Any]] = [
+    ("code", _("customer code")), ("name", _("name")), ("kind", _("kind")),
+    ("credit_code", _("unified social credit code")), ("phone", _("phone")), ("email", _("e-mail")),
+    ("website", _("website")), ("region", _("region")), ("province", _("province")), ("city", _("city")),
+    ("district", _("district")), ("address", _("address")),
+    ("is_customer", _("customer")), ("is_distributor", _("distributor")), ("is_supplier", _("supplier")),
+    ("is_partner", _("partner")), ("is_foreign", _("foreign")),
+    ("size", _("company size")), ("operating_status", _("operating status")), ("founded_on", _("founded on")),
+    ("industry", _("industry")), ("business_scope", _("business scope")),
+    ("organisation_traits", _("organisation traits")), ("philosophy", _("business philosophy")),
+    ("culture", _("culture")), ("industry_position", _("industry position")), ("prospects", _("prospects")),
+    ("development_strategy", _("development strategy")), ("credit_standing", _("credit standing")),
+    ("importance", _("importance to us")), ("category", _("category")), ("lifecycle", _("lifecycle stage")),
+    ("relationship_type", _("relationship type")), ("value_segment", _("value segment")),
+    ("urgency", _("follow-up urgency")), ("tags", _("tags")), ("grade", _("grade")), ("score", _("score")),
+    ("rated_at", _("rated at")), ("last_activity_at", _("last follow-up or deal")), ("owner", _("owner")),
+    ("approval_state", _("approval state")), ("notes", _("notes")), ("created_at", _("created at")),
+    ("updated_at", _("updated at")),
+]
+EXPORT_FORMATS = ("csv", "xlsx")
 
 
 @transaction.atomic
-def account_export_start(*, actor: Any, filters: dict[str, Any]) -> Any:
+def account_export_start(*, actor: Any, filters: dict[str, Any], format: str = "csv") -> Any:
+    """Queue an export of the accounts the actor sees with these (already parsed) filters."""
     if not has_perm(actor, "account.export"):
         raise Forbidden()
-    return jobs.job_start(actor=actor, kind="customers.export", params={"filters": filters})
+    if format not in EXPORT_FORMATS:
+        raise Invalid(errors={"format": [_("Choose CSV or Excel.")]})
+    return jobs.job_start(actor=actor, kind="customers.export", params={"filters": filters, "format": format})
+
+
+def _export_value(account: Account, name: str, tag_names: dict[int, list[str]]) -> Any:
+    if name == "tags":
+        return "、".join(tag_names.get(account.pk, []))
+    value = getattr(account, name)
+    if isinstance(value, bool):
+        return _("yes") if value else ""
+    display = getattr(account, f"get_{name}_display", None)
+    if display is not None and value:
+        return str(display())
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if value is None:
+        return ""
+    if isinstance(value, Decimal | int | float):
+        return value
+    return str(value)
+
+
+def _export_rows(actor: Any, filters: dict[str, Any], progress: jobs.Progress | None) -> Any:
+    """Header row, then one row per visible account: every field and every custom field."""
+    from guanxi.customers.selectors import account_list_for
+    from guanxi.customers.selectors.lists import custom_fields
+
+    defs = custom_fields(CustomField.Target.ACCOUNT, active_only=False)
+    yield [str(label) for _name, label in EXPORT_COLUMNS] + [f.label for f in defs]
+    qs = account_list_for(actor, **filters).select_related("owner", "category")
+    if progress is not None:
+        progress.set_total(qs.count())
+    chunk: list[Account] = []
+
+    def flush() -> Any:
+        through = Account.tags.through.objects.filter(account_id__in=[a.pk for a in chunk]).values_list(
+            "account_id", "tag__name")
+        tag_names: dict[int, list[str]] = {}
+        for account_id, tag in through:
+            tag_names.setdefault(account_id, []).append(tag)
+        for account in chunk:
+            yield [neutralise_cell(_export_value(account, name, tag_names)) for name, _label in EXPORT_COLUMNS] + [
+                neutralise_cell(account.custom.get(f.key, "")) for f in defs]
+        if progress is not None:
+            progress.advance(len(chunk))
+
+    for account in qs.iterator(chunk_size=2000):
+        chunk.append(account)
+        if len(chunk) == 2000:
+            yield from flush()
+            chunk = []
+    if chunk:
+        yield from flush()
+
+
+def export_xlsx(rows: Any) -> bytes:
+    """An .xlsx file whose every text cell is a plain string: never a formula (S9)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title="accounts")
+    for row in rows:
+        cells = []
+        for value in row:
+            if isinstance(value, str):
+                # Control characters cannot be stored in a worksheet (the quote prefix stays).
+                value = ILLEGAL_CHARACTERS_RE.sub("", value)
+            cell = WriteOnlyCell(sheet, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # openpyxl would otherwise store "=…" as a formula
+            cells.append(cell)
+        sheet.append(cells)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
 
 
 @jobs.handler("customers.export")
 def _export(job: Any, progress: jobs.Progress) -> dict[str, Any]:
-    from guanxi.customers.selectors import account_list_for
-
     actor = job.created_by
-    qs = account_list_for(actor, **job.params.get("filters", {}))
-    progress.set_total(qs.count())
-    buffer = io.StringIO()
-    buffer.write("\ufeff")  # Excel opens UTF-8 CSV with Chinese text correctly only with a BOM
-    writer = csv.writer(buffer)
-    writer.writerow([str(label) for _name, label in EXPORT_COLUMNS])
-    written = 0
-    for account in qs.iterator(chunk_size=2000):
-        writer.writerow([neutralise_cell(str(getattr(account, name) or "")) for name, _label in EXPORT_COLUMNS])
-        written += 1
-        if written % 2000 == 0:
-            progress.advance(2000)
-    progress.advance(written % 2000)
-    path = default_storage.save(f"exports/accounts-{job.pk}.csv", ContentFile(buffer.getvalue().encode("utf-8")))
+    filters = dict(job.params.get("filters", {}))
+    fmt = job.params.get("format", "csv")
+    rows = _export_rows(actor, filters, progress)
+    written = -1  # the header row is not counted
+    if fmt == "xlsx":
+        counted: list[Any] = []
+
+        def counting() -> Any:
+            for row in rows:
+                counted.append(None)
+                yield row
+        content = export_xlsx(counting())
+        written += len(counted)
+    else:
+        buffer = io.StringIO()
+        buffer.write("\ufeff")  # Excel opens UTF-8 CSV with Chinese text correctly only with a BOM
+        writer = csv.writer(buffer)
+        for row in rows:
+            writer.writerow(row)
+            written += 1
+        content = buffer.getvalue().encode("utf-8")
+    path = default_storage.save(f"exports/accounts-{job.pk}.{fmt}", ContentFile(content))
     audit.record(actor=actor, action="export", obj=None, object_repr=f"accounts ({written})",
-                 changes={"filters": job.params.get("filters", {}), "rows": written})
-    return {"file": path, "rows": written}
+                 changes={"filters": filters, "format": fmt, "rows": written})
+    return {"file": path, "rows": written, "format": fmt}
 
 
 # --- Contacts ------------------------------------------------------------------------------
 CONTACT_EDITABLE = ("name", "title", "role", "depth", "mobile", "phone", "email", "wechat", "address", "birthday",
-                    "personality", "interests", "experience", "background", "preferences", "taboos", "notes")
+                    "personality", "interests", "experience", "background", "preferences", "taboos", "notes",
+                    "custom")
 
 
 def _validate_contact(obj: Contact | None, changes: dict[str, Any]) -> dict[str, Any]:
+    from guanxi.customers.services.lists import clean_custom
+
+    changes = dict(changes)
+    custom_in = changes.pop("custom", None) if "custom" in changes else ...
     cleaned, errors = clean_fields(Contact, obj, changes, required={"name": _("Enter the contact's name.")})
+    if custom_in is not ... or obj is None:
+        try:
+            cleaned["custom"] = clean_custom(CustomField.Target.CONTACT, obj.custom if obj else {},
+                                             custom_in if custom_in is not ... else {})
+        except Invalid as exc:
+            errors.update(exc.errors)
     if errors:
         raise Invalid(errors=errors)
     return cleaned
