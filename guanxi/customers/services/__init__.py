@@ -11,6 +11,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,6 +24,7 @@ from guanxi.core.services import records
 from guanxi.customers.models import Account, Contact, CustomField, OwnershipChange
 from guanxi.customers.selectors import account_scope, contact_scope
 
+NO_NUL = ProhibitNullCharactersValidator()
 EDITABLE = (
     "name", "kind", "credit_code", "phone", "email", "website", "region", "province", "city", "district", "address",
     "notes", "owner",
@@ -62,6 +64,9 @@ def clean_fields(model: type[Any], obj: Any, changes: dict[str, Any], *, require
         try:
             if name in required and not value:
                 raise ValidationError(required[name])
+            if isinstance(value, str):
+                # PostgreSQL cannot store NUL in text; refuse it on every database alike.
+                NO_NUL(value)
             cleaned[name] = field.clean(value, obj)
         except ValidationError as exc:
             errors[name] = [str(m) for m in exc.messages]

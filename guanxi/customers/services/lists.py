@@ -19,7 +19,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
@@ -35,6 +37,9 @@ RESERVED_KEYS = frozenset({"contains", "contained_by", "has_key", "has_keys", "h
                            "isnull", "in", "startswith", "icontains", "lt", "lte", "gt", "gte", "regex"})
 TEXT_MAX = 1000
 CUSTOMFIELD_EDITABLE = ("label", "choices", "required", "active", "sort_order")
+
+
+NO_NUL = ProhibitNullCharactersValidator()
 
 
 def clean_custom(target: str, current: dict[str, Any] | None, incoming: dict[str, Any] | None, *,
@@ -57,9 +62,13 @@ def clean_custom(target: str, current: dict[str, Any] | None, incoming: dict[str
             merged.pop(key, None)
             continue
         try:
+            if isinstance(value, str):
+                NO_NUL(value)
             merged[key] = _clean_value(field, value)
         except ValueError as exc:
             errors[f"cf_{key}"] = [str(exc)]
+        except ValidationError as exc:
+            errors[f"cf_{key}"] = [str(m) for m in exc.messages]
     if check_required:
         for key, field in defs.items():
             if field.required and merged.get(key) in (None, "") and f"cf_{key}" not in errors:
