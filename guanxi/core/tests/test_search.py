@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from guanxi.core import search
@@ -82,3 +84,34 @@ def test_searching_a_person_finds_their_company_and_follows_contact_changes(org,
     assert manager.get("/api/v1/accounts", {"q": "smg"}).json()["results"] == []
     assert manager.post(f"/api/v1/recycle-bin/customers.contact/{contact_id}/restore", {}).status_code == 200
     assert [r["id"] for r in manager.get("/api/v1/accounts", {"q": "smg"}).json()["results"]] == [account.pk]
+
+
+def test_search_results_come_best_match_first_and_page_through_the_cursor(org: Any, api: Any,
+                                                                          account_factory: Any) -> None:
+    """The exact name first, then names starting with what was typed or a whole pinyin/initials
+    part equal to it, then the rest; an explicit sort still wins."""
+    from guanxi.customers.services import account_refresh_search
+
+    names = ["北京中石化配套服务有限公司", "中石化", "中石化华东销售有限公司", "上海中石化加油站管理有限公司"]
+    made = {}
+    for name in names:
+        account = account_factory(org.salesperson, name=name)
+        account_refresh_search(account)
+        made[name] = account.pk
+    client = api(org.salesperson)
+
+    got = [row["name"] for row in client.get("/api/v1/accounts", {"q": "中石化"}).json()["results"]]
+    assert got[:2] == ["中石化", "中石化华东销售有限公司"]
+    assert set(got[2:]) == {"北京中石化配套服务有限公司", "上海中石化加油站管理有限公司"}
+
+    assert client.get("/api/v1/accounts", {"q": "zsh"}).json()["results"][0]["name"] == "中石化"
+
+    pages, path = [], "/api/v1/accounts?q=%E4%B8%AD%E7%9F%B3%E5%8C%96&page_size=1"
+    while path:
+        body = client.get(path).json()
+        pages += [row["name"] for row in body["results"]]
+        path = body["next"].split("testserver", 1)[-1] if body["next"] else None
+    assert pages == got  # the cursor walks the ranked order, each once
+
+    by_id = [row["id"] for row in client.get("/api/v1/accounts", {"q": "中石化", "ordering": "id"}).json()["results"]]
+    assert by_id == sorted(made.values())

@@ -203,6 +203,8 @@ class OrderedCursorPagination(CursorPagination):
         if ordering not in API_ORDERINGS:
             ordering = "-id"
         keys = (ordering,) if ordering.lstrip("-") == "id" else (ordering, "-id")
+        if request.GET.get("q", "").strip() and not request.GET.get("ordering"):
+            keys = ("rank", "-id")  # a search comes back best match first (selectors.ranked)
         pager = CursorPagination(ordering=keys, page_size=self.page_size, max_page_size=self.max_page_size)
         return pager.paginate_queryset(queryset, pagination, request, **params)
 

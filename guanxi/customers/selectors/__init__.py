@@ -6,10 +6,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 
-from guanxi.core import access
+from guanxi.core import access, search
 from guanxi.core.errors import NotFound
 from guanxi.customers.models import Account, Contact
 
@@ -64,15 +64,35 @@ def page_read(account: Account, key: str, read: Callable[[], T]) -> T:
     return cast(T, reads[key])
 
 
+def ranked(qs: QuerySet[Account], q: str) -> QuerySet[Account]:
+    """Annotate ``rank`` for a search: 0 the name as typed, 1 a name that starts with it or a
+    whole part of the search text (pinyin, initials, phone, code) equal to it, 2 a name
+    that starts with it once normalised, 3 any other match. Lower is better."""
+    typed, needle = q.strip(), search.normalise(q)
+    sep = search.SEPARATOR
+    return qs.annotate(rank=Case(
+        When(name=typed, then=Value(0)),
+        When(Q(name__startswith=typed) | Q(search_text__contains=f"{sep}{needle}{sep}")
+             | Q(search_text__endswith=f"{sep}{needle}"), then=Value(1)),
+        When(search_text__startswith=needle, then=Value(2)),
+        default=Value(3), output_field=IntegerField()))
+
+
 def account_list_for(user: Any, *, q: str = "", owner: int | str | None = None, approval_state: str = "",
-                     ordering: str = "-id", **filters: Any) -> QuerySet[Account]:
-    """Scoped first, then filtered (``selectors/lists.py``: the filter bar's parsed values)."""
+                     ordering: str = "", **filters: Any) -> QuerySet[Account]:
+    """Scoped first, then filtered (``selectors/lists.py``: the filter bar's parsed values).
+
+    A search without a chosen sort comes back best match first (see :func:`ranked`).
+    """
     from guanxi.customers.selectors.lists import apply_filters, ordering_of
 
     qs = account_scope(user).select_related("owner")
     # One substring match on the normalised search text finds 中石化, zsh, zhongshihua,
     # phone digits and codes alike (core/search.py).
     qs = apply_filters(qs, {**filters, "q": q, "owner": owner, "approval_state": approval_state})
+    if q.strip() and not ordering:
+        # "rank" is an annotation, which django-stubs cannot see.
+        return ranked(qs, q).order_by("rank", "-id")  # type: ignore[misc]
     return qs.order_by(*ordering_of({"ordering": ordering}))
 
 
