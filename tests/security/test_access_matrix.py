@@ -286,6 +286,23 @@ def make_accounts(org: Any, make_account: Any) -> tuple[dict[str, int], dict[str
     return ids, tags
 
 
+def sign_in_personas(org: Any, w: Any) -> None:
+    """Fill ``w.actors``, ``w.api`` and ``w.browser`` for every persona (shared by the matrices)."""
+    import conftest
+
+    api_class = _plain(conftest.api)(None)
+    for persona in PERSONAS:
+        user = persona_user(org, persona)
+        w.actors[persona] = user
+        if user is None:
+            w.api[persona], w.browser[persona] = Anonymous(), Client()
+        elif persona.startswith("outsider_with_"):
+            w.api[persona], w.browser[persona] = w.api["outsider"], w.browser["outsider"]
+        else:
+            w.api[persona], w.browser[persona] = api_class(user), Client()
+            w.browser[persona].force_login(user)
+
+
 @pytest.fixture(scope="class")
 def world(django_db_setup: Any, django_db_blocker: Any) -> Iterator[World]:
     import conftest
@@ -297,17 +314,7 @@ def world(django_db_setup: Any, django_db_blocker: Any) -> Iterator[World]:
             org = _plain(conftest.org)(None)
             w = World(org)
             w.account_ids, w.tags = make_accounts(org, _plain(conftest.account_factory)(None))
-            api_class = _plain(conftest.api)(None)
-            for persona in PERSONAS:
-                user = persona_user(org, persona)
-                w.actors[persona] = user
-                if user is None:
-                    w.api[persona], w.browser[persona] = Anonymous(), Client()
-                elif persona.startswith("outsider_with_"):
-                    w.api[persona], w.browser[persona] = w.api["outsider"], w.browser["outsider"]
-                else:
-                    w.api[persona], w.browser[persona] = api_class(user), Client()
-                    w.browser[persona].force_login(user)
+            sign_in_personas(org, w)
             yield w
         finally:
             transaction.set_rollback(True)

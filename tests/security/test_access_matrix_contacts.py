@@ -26,13 +26,12 @@ from tests.security.test_access_matrix import (
     PERSONAS,
     SPEC,
     STATES,
-    Anonymous,
     _assert_404_like_missing,
     _check_write,
     _listed_ids,
     _plain,
     outsider_grant_into_east,
-    persona_user,
+    sign_in_personas,
     without_csrf,
 )
 
@@ -78,17 +77,7 @@ def world(django_db_setup: Any, django_db_blocker: Any) -> Iterator[World]:
                     records.record_delete(actor=org.manager, obj=account)
                 elif state == "approved":
                     records.record_approve(actor=org.manager, obj=account)
-            api_class = _plain(conftest.api)(None)
-            for persona in PERSONAS:
-                user = persona_user(org, persona)
-                w.actors[persona] = user
-                if user is None:
-                    w.api[persona], w.browser[persona] = Anonymous(), Client()
-                elif persona.startswith("outsider_with_"):
-                    w.api[persona], w.browser[persona] = w.api["outsider"], w.browser["outsider"]
-                else:
-                    w.api[persona], w.browser[persona] = api_class(user), Client()
-                    w.browser[persona].force_login(user)
+            sign_in_personas(org, w)
             yield w
         finally:
             transaction.set_rollback(True)
