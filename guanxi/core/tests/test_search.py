@@ -115,3 +115,13 @@ def test_search_results_come_best_match_first_and_page_through_the_cursor(org: A
 
     by_id = [row["id"] for row in client.get("/api/v1/accounts", {"q": "中石化", "ordering": "id"}).json()["results"]]
     assert by_id == sorted(made.values())
+
+
+@pytest.mark.parametrize("text", ["上海甲乙贸易有限公司", "ＡＢＣ　咨询", "中国银行股份", "重庆长安汽车", "导入测试1-19999号贸易",
+                                  "〇号工作室", "厦门·鼓浪屿 文化传媒", "长沙行长银行", "𠀀字公司", "欧阳娜娜"])
+def test_cached_pinyin_forms_are_pypinyins_own(text: str) -> None:
+    from pypinyin import Style, lazy_pinyin
+
+    for _round in range(2):  # the second time from the caches
+        assert search.pinyin_forms(text) == ["".join(lazy_pinyin(text)),
+                                             "".join(lazy_pinyin(text, style=Style.FIRST_LETTER))]

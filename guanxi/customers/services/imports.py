@@ -30,10 +30,6 @@ from django.db.models import Count
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from pypinyin import Style, lazy_pinyin
-from pypinyin.constants import PHRASES_DICT as _PHRASES
-from pypinyin.constants import RE_HANS as _PINYIN_HANS
-from pypinyin.seg import mmseg as _mmseg
 
 from guanxi.core import access, audit, codes, context, jobs, search
 from guanxi.core.errors import Conflict, Forbidden, Invalid
@@ -510,52 +506,9 @@ def _max_params() -> int:
     return 32_766
 
 
-# The search text of an imported account, as Account.derived_fields would build it, with the
-# pinyin of each run of Chinese characters (and of each word in it) computed once per import
-# process: names in a file repeat their words (有限公司, 贸易, 科技, 联系人 …).
-_HAN_RUN = re.compile("(" + _PINYIN_HANS.pattern.removeprefix("^(?:").removesuffix(")+$") + "+)")
-
-
-@functools.lru_cache(maxsize=50_000)
-def _word_pinyin(word: str) -> tuple[str, str]:
-    return "".join(lazy_pinyin(word)), "".join(lazy_pinyin(word, style=Style.FIRST_LETTER))
-
-
-@functools.lru_cache(maxsize=50_000)
-def _run_pinyin(run: str) -> tuple[str, str]:
-    words = [_word_pinyin(w) for w in (_mmseg.seg.cut(run) if _PHRASES else [run])]
-    return "".join(w[0] for w in words), "".join(w[1] for w in words)
-
-
-def pinyin_forms(text: str) -> list[str]:
-    """search.pinyin_forms with a cache: full pinyin and initials of the Chinese in ``text``."""
-    if not search._HAS_HAN.search(text):
-        return []
-    full: list[str] = []
-    initials: list[str] = []
-    for i, piece in enumerate(_HAN_RUN.split(text)):
-        if i % 2:
-            a, b = _run_pinyin(piece)
-            full.append(a)
-            initials.append(b)
-        elif piece:  # pypinyin keeps what is not Chinese as it is
-            full.append(piece)
-            initials.append(piece)
-    return ["".join(full), "".join(initials)]
-
-
 def search_text(*, names: Iterable[str], phone: str, codes: Iterable[str]) -> str:
-    """search.build(names=…, phones=[phone], codes=…), for accounts without custom fields."""
-    parts: list[str] = []
-    for name in names:
-        if not name:
-            continue
-        parts.append(search.normalise(name))
-        parts += pinyin_forms(search.short_name(name))
-    if phone:
-        parts.append(_NON_DIGIT.sub("", phone))
-    parts += [search.normalise(c) for c in codes if c]
-    return search.SEPARATOR.join(p for p in parts if p)
+    """The search text Account.derived_fields gives an account without custom fields."""
+    return search.build(names=names, phones=[phone], codes=codes)
 
 
 class Importer:
