@@ -336,20 +336,26 @@ def _check_pair(actor: Any, kept: Any, merged: Any) -> tuple[Any, Any]:
     return kept, merged
 
 
-@transaction.atomic
-def account_merge(*, actor: Any, kept: Account, merged: Account, choices: dict[str, Any] | None = None,
-                  expected_versions: dict[str, Any] | None = None) -> MergeRecord:
-    """Merge ``merged`` into ``kept``; return the MergeRecord (undo it with account_merge_undo)."""
+def _prepare(actor: Any, kept: Any, merged: Any, choices: dict[str, Any] | None,
+             expected_versions: dict[str, Any] | None, fields: tuple[str, ...]) -> tuple[Any, Any, dict[str, str]]:
+    """Check the right, fetch and lock both records, refuse deleted or stale ones, clean the choices."""
     if not has_perm(actor, "account.merge"):
         raise Forbidden()
     kept, merged = _check_pair(actor, kept, merged)
-    _lock(Account, kept.pk, merged.pk)
+    _lock(kept._meta.model, kept.pk, merged.pk)
     kept.refresh_from_db()
     merged.refresh_from_db()
     if kept.deleted_at or merged.deleted_at:
         raise NotFound()
     _check_versions(kept, merged, expected_versions)
-    clean = _clean_choices(kept, merged, choices, ACCOUNT_FIELDS)
+    return kept, merged, _clean_choices(kept, merged, choices, fields)
+
+
+@transaction.atomic
+def account_merge(*, actor: Any, kept: Account, merged: Account, choices: dict[str, Any] | None = None,
+                  expected_versions: dict[str, Any] | None = None) -> MergeRecord:
+    """Merge ``merged`` into ``kept``; return the MergeRecord (undo it with account_merge_undo)."""
+    kept, merged, clean = _prepare(actor, kept, merged, choices, expected_versions, ACCOUNT_FIELDS)
     if _pending_requests(merged):
         raise Invalid(_("%(name)s has a change request waiting; decide or cancel it before merging.")
                       % {"name": merged})
@@ -508,16 +514,7 @@ def account_merge_undo(*, actor: Any, record: MergeRecord) -> MergeRecord:
 def contact_merge(*, actor: Any, kept: Contact, merged: Contact, choices: dict[str, Any] | None = None,
                   expected_versions: dict[str, Any] | None = None) -> MergeRecord:
     """Merge two people (at the same or different accounts, both visible to the actor)."""
-    if not has_perm(actor, "account.merge"):
-        raise Forbidden()
-    kept, merged = _check_pair(actor, kept, merged)
-    _lock(Contact, kept.pk, merged.pk)
-    kept.refresh_from_db()
-    merged.refresh_from_db()
-    if kept.deleted_at or merged.deleted_at:
-        raise NotFound()
-    _check_versions(kept, merged, expected_versions)
-    clean = _clean_choices(kept, merged, choices, CONTACT_FIELDS)
+    kept, merged, clean = _prepare(actor, kept, merged, choices, expected_versions, CONTACT_FIELDS)
     names = CONTACT_FIELDS + CONTACT_DERIVED
     before = _snapshot(kept, names)
     values: dict[str, Any] = {}
