@@ -1,5 +1,9 @@
 from django.urls import include, path
 
+from guanxi.activities.api import care as care_api
+from guanxi.activities.api import followups as followups_api
+from guanxi.activities.api import interactions as interactions_api
+from guanxi.activities.api import projects as projects_api
 from guanxi.core.api import api
 from guanxi.customers.api import classification, imports, lists, merge, pool
 from guanxi.customers.api import router as accounts_router
@@ -7,10 +11,13 @@ from guanxi.customers.api import router as accounts_router
 api.add_router("", accounts_router)
 for area in (classification, pool, imports, merge, lists):
     api.add_router("", area.router)
+for activity_area in (interactions_api, followups_api, care_api, projects_api):
+    api.add_router("", activity_area.router)
 
 urlpatterns = [
     path("api/v1/", api.urls),
     path("accounts/", include("guanxi.customers.urls")),
+    path("activities/", include("guanxi.activities.urls")),
     path("", include("guanxi.core.urls")),
 ]
 

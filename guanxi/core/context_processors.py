@@ -30,6 +30,10 @@ SHELL_PERMS = (
     "account.delete", "account.approve", "account.export", "account.reassign", "account.merge", "account.import",
     "account.rate", "contact.add", "contact.change", "contact.delete", "pool.view", "pool.claim", "pool.release",
     "pool.manage", "rating.manage", "category.manage", "customfield.manage",
+    # Contact and follow-up
+    "interaction.view", "interaction.add", "interaction.change", "interaction.delete", "followup.view",
+    "followup.add", "followup.change", "care.view", "care.add", "care.change", "project.view", "project.add",
+    "project.change", "activity.check", "cadence.manage", "greeting.manage",
 )
 
 

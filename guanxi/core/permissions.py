@@ -73,6 +73,23 @@ for _perms in ROLE_PERMISSIONS.values():
                if p.split(".")[1] in {"view", "add", "change", "delete"} and p.startswith("account.")}
 
 
+# Contact and follow-up (R3): interactions, follow-ups, care plans and support, projects hang
+# off an account, so the account rights decide them too (view → view, add/change → add and
+# change, delete → delete). Service agents also log contacts and keep follow-ups.
+ACTIVITY_RECORDS = ("interaction", "followup", "care", "project")
+for _perms in ROLE_PERMISSIONS.values():
+    for _verb in ("view", "add", "change", "delete"):
+        if f"account.{_verb}" in _perms:
+            _perms |= {f"{record}.{_verb}" for record in ACTIVITY_RECORDS}
+ROLE_PERMISSIONS[R.SERVICE_AGENT] |= {"interaction.add", "followup.add", "followup.change", "care.add", "care.change"}
+# A manager's business check of a salesperson or the team (R10.6).
+for _code in (R.SALES_MANAGER, R.GENERAL_MANAGER, R.ADMIN):
+    ROLE_PERMISSIONS[_code].add("activity.check")
+# Configuration: cadence rules and greeting templates.
+for _code in (R.GENERAL_MANAGER, R.ADMIN):
+    ROLE_PERMISSIONS[_code] |= {"cadence.manage", "greeting.manage"}
+
+
 def has_perm(user: Any, perm: str) -> bool:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False

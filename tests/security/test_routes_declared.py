@@ -203,6 +203,13 @@ DECLARATIONS: dict[str, str] = {
     "POST /api/v1/accounts/{int:pk}/attachments": "account.change",
     "GET /api/v1/attachments/{int:pk}/download": "account.view",
     "DELETE /api/v1/attachments/{int:pk}": "account.delete",
+    # --- activities: interactions ---
+    # --- activities: follow-ups and cadence rules ---
+    # --- activities: desk, notifications and digest ---
+    # --- activities: care, support and calendar feed ---
+    # --- activities: projects and cost approval ---
+    # --- activities: written confirmation and weekly report ---
+    # --- activities: business check ---
 }
 
 

@@ -1,0 +1,1 @@
+"""Contact and follow-up (R3): interactions, follow-ups and cadence rules, care, projects, my desk."""

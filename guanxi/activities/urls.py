@@ -1,0 +1,13 @@
+from guanxi.activities.views import care, check, confirm, desk, followups, interactions, projects
+
+app_name = "activities"
+# Each area keeps its own routes beside its views.
+urlpatterns = [
+    *interactions.urlpatterns,
+    *followups.urlpatterns,
+    *desk.urlpatterns,
+    *care.urlpatterns,
+    *projects.urlpatterns,
+    *confirm.urlpatterns,
+    *check.urlpatterns,
+]
