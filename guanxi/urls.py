@@ -1,6 +1,8 @@
 from django.urls import include, path
 
 from guanxi.activities.api import care as care_api
+from guanxi.activities.api import check as check_api
+from guanxi.activities.api import confirm as confirm_api
 from guanxi.activities.api import followups as followups_api
 from guanxi.activities.api import interactions as interactions_api
 from guanxi.activities.api import projects as projects_api
@@ -11,7 +13,7 @@ from guanxi.customers.api import router as accounts_router
 api.add_router("", accounts_router)
 for area in (classification, pool, imports, merge, lists):
     api.add_router("", area.router)
-for activity_area in (interactions_api, followups_api, care_api, projects_api):
+for activity_area in (interactions_api, followups_api, care_api, projects_api, confirm_api, check_api):
     api.add_router("", activity_area.router)
 
 urlpatterns = [

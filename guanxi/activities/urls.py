@@ -1,4 +1,4 @@
-from guanxi.activities.views import care, check, confirm, desk, followups, interactions, projects
+from guanxi.activities.views import care, check, confirm, desk, feed, followups, interactions, projects
 
 app_name = "activities"
 # Each area keeps its own routes beside its views.
@@ -7,6 +7,7 @@ urlpatterns = [
     *followups.urlpatterns,
     *desk.urlpatterns,
     *care.urlpatterns,
+    *feed.urlpatterns,
     *projects.urlpatterns,
     *confirm.urlpatterns,
     *check.urlpatterns,
