@@ -64,5 +64,5 @@ class AuditSearchForm(forms.Form):
                                choices=[("", "—"), *AuditEvent.Action.choices])
     actor = forms.ModelChoiceField(label=_("Who"), queryset=User.objects.all(), required=False)
     since = forms.DateField(label=pgettext_lazy("date range", "From"), required=False,
-                            widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+                            widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    until = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))

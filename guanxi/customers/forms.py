@@ -25,7 +25,7 @@ def custom_form_field(field: CustomField) -> forms.Field:
     if field.type == CustomField.Type.NUMBER:
         return forms.DecimalField(**common, max_digits=20, decimal_places=6)
     if field.type == CustomField.Type.DATE:
-        return forms.DateField(**common, widget=forms.DateInput(attrs={"type": "date"}))
+        return forms.DateField(**common, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     if field.type == CustomField.Type.CHOICE:
         return forms.ChoiceField(**common, choices=_optional((c, c) for c in field.choices))
     return forms.CharField(**common, max_length=1000)
@@ -109,7 +109,8 @@ class AccountForm(CustomFieldsMixin, forms.Form):
     size = forms.ChoiceField(label=_("Company size"), choices=_optional(Account.Size.choices), required=False)
     operating_status = forms.ChoiceField(label=_("Operating status"),
                                          choices=_optional(Account.OperatingStatus.choices), required=False)
-    founded_on = forms.DateField(label=_("Founded on"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    founded_on = forms.DateField(label=_("Founded on"), required=False,
+                                 widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     industry = forms.CharField(label=_("Industry"), max_length=100, required=False)
     credit_standing = forms.ChoiceField(label=_("Credit standing"), choices=_optional(Account.CreditStanding.choices),
                                         required=False)
@@ -196,7 +197,8 @@ class ContactForm(CustomFieldsMixin, forms.Form):
     email = forms.CharField(label=_("E-mail"), max_length=254, required=False)
     wechat = forms.CharField(label=_("WeChat"), max_length=64, required=False)
     address = forms.CharField(label=_("Address"), max_length=300, required=False)
-    birthday = forms.DateField(label=_("Birthday"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    birthday = forms.DateField(label=_("Birthday"), required=False,
+                               widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     personality = forms.CharField(label=_("Personality"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     interests = forms.CharField(label=_("Interests and hobbies"), required=False,
                                 widget=forms.Textarea(attrs={"rows": 2}))

@@ -109,3 +109,15 @@ def test_contact_pages_add_show_and_edit_through_the_same_service(org, login, ac
     assert contact.depth == "friend"
     assert "friend" in str(AuditEvent.objects.filter(content_type__model="contact", action="update").last().changes)
     assert login(org.outsider).get(f"/accounts/contacts/{contact.pk}/").status_code == 404
+
+
+def test_edit_form_keeps_the_birthday_in_chinese(org, login, account_factory):
+    """A date input only accepts ISO dates: the zh-hans locale format (1980/03/12) would show it empty
+    and the next save would erase the birthday (and with it the care calendar's entry)."""
+    import datetime as dt
+
+    account = account_factory(org.salesperson)
+    contact = Contact.objects.create(account=account, name="李经理", birthday=dt.date(1980, 3, 12))
+    page = login(org.salesperson).get(f"/accounts/contacts/{contact.pk}/edit/", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert page.status_code == 200
+    assert 'value="1980-03-12"' in page.content.decode()
