@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONCE
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent
 
@@ -244,6 +245,10 @@ TIME_ZONE = os.environ.get("GUANXI_TIME_ZONE", "Asia/Shanghai")
 USE_I18N = True
 USE_TZ = True
 GUANXI_CURRENCY = os.environ.get("GUANXI_CURRENCY", "CNY")
+# Our name on documents for customers (confirmations, reports); empty: the top department's name.
+GUANXI_COMPANY_NAME = os.environ.get("GUANXI_COMPANY_NAME", "")
+# How long a customer's link to approve a project cost change stays valid (R3.7).
+GUANXI_COST_LINK_DAYS = int(os.environ.get("GUANXI_COST_LINK_DAYS", "7"))
 
 # --- Static and uploaded files ------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -277,7 +282,20 @@ NINJA_PAGINATION_MAX_PER_PAGE_SIZE = 200
 # --- Mail -----------------------------------------------------------------------------
 EMAIL_HOST = os.environ.get("GUANXI_SMTP_HOST", "127.0.0.1")
 EMAIL_PORT = int(os.environ.get("GUANXI_SMTP_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("GUANXI_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("GUANXI_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("GUANXI_SMTP_STARTTLS", False)  # STARTTLS, usually port 587
+EMAIL_USE_SSL = env_bool("GUANXI_SMTP_SSL", False)  # TLS from the start, usually port 465
+EMAIL_TIMEOUT = int(os.environ.get("GUANXI_SMTP_TIMEOUT", "30"))
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set GUANXI_SMTP_STARTTLS or GUANXI_SMTP_SSL, not both.")
 DEFAULT_FROM_EMAIL = os.environ.get("GUANXI_FROM_EMAIL", "guanxi@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where links in mails point: the address users open guanxi at.
+GUANXI_BASE_URL = os.environ.get("GUANXI_BASE_URL") or (CSRF_TRUSTED_ORIGINS[0] if CSRF_TRUSTED_ORIGINS
+                                                       else "http://127.0.0.1:8000")
+# The morning digest (R13.10) goes out at this local time (HH:MM, GUANXI_TIME_ZONE).
+GUANXI_DIGEST_TIME = os.environ.get("GUANXI_DIGEST_TIME", "07:30")
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {

@@ -65,8 +65,14 @@ class Interaction(SoftDeletable, Versioned):
         verbose_name_plural = _("interactions")
         ordering = ["-occurred_at", "-id"]
         indexes = [
-            models.Index(fields=["account", "-occurred_at"], name="interaction_account_time"),
-            models.Index(fields=["owner", "-occurred_at"], name="interaction_owner_time"),
+            # Partial (live rows only): "was this account contacted in the period?" is answered
+            # from the index without reading the row (R10.6).
+            models.Index(fields=["account", "-occurred_at"], condition=Q(deleted_at__isnull=True),
+                         name="interaction_account_time"),
+            # Covering and partial: the business check counts a salesperson's contacts per
+            # day, kind and purpose from the index alone (R10.6, B4).
+            models.Index(fields=["owner", "-occurred_at", "kind", "purpose"], condition=Q(deleted_at__isnull=True),
+                         name="interaction_owner_time"),
         ]
 
     def __str__(self) -> str:
@@ -137,6 +143,9 @@ class FollowUp(SoftDeletable, Versioned):
             models.Index(fields=["owner", "due_at"], condition=Q(state="open", deleted_at__isnull=True),
                          name="followup_open_owner_due"),
             models.Index(fields=["account", "state"], name="followup_account_state"),
+            # Every follow-up of an owner by due time, done ones too: the business check's
+            # "due in the period but not done in time" (R10.6).
+            models.Index(fields=["owner", "due_at"], name="followup_owner_due"),
             models.Index(fields=["due_at"], condition=Q(state="open", overdue_notified_at__isnull=True),
                          name="followup_overdue_pending"),
         ]
@@ -243,7 +252,7 @@ class Support(SoftDeletable, Versioned):
 # --- Projects (R3.7) -----------------------------------------------------------------------
 class Project(SoftDeletable, Versioned):
     class State(models.TextChoices):
-        ACTIVE = "active", _("Active")
+        ACTIVE = "active", pgettext_lazy("project state", "Active")
         DONE = "done", _("Completed")
         CANCELLED = "cancelled", _("Cancelled")
 

@@ -16,10 +16,13 @@ NAV = [
     ("core:home", _("My desk"), None),
     ("customers:account-list", _("Accounts"), "account.view"),
     ("customers:pool-list", _("Customer pool"), "pool.view"),
-    (None, _("Follow-ups"), None),
+    ("activities:followup-list", _("Follow-ups"), "followup.view"),
+    ("activities:care-calendar", _("Care"), "care.view"),
+    ("activities:project-list", _("Projects"), "project.view"),
     (None, _("Sales"), None),
     (None, _("Service"), None),
     (None, _("Marketing"), None),
+    ("activities:check", _("Business check"), "activity.check"),
     (None, _("Analytics"), None),
 ]
 

@@ -5,6 +5,7 @@ from guanxi.core import views
 app_name = "core"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("desk/<str:key>/", views.desk_panel, name="desk-panel"),
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
     path("language/", views.language_view, name="language"),

@@ -19,7 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from guanxi.core import registry, selectors
+from guanxi.core import desk, registry, selectors
 from guanxi.core.errors import Invalid, NotFound, ServiceError
 from guanxi.core.forms import (
     AuditSearchForm,
@@ -32,7 +32,6 @@ from guanxi.core.forms import (
     UserEditForm,
 )
 from guanxi.core.models import ApiToken, Department, Notification, Role, User
-from guanxi.core.paginator import capped_count
 from guanxi.core.permissions import AUTHENTICATED, PUBLIC, has_perm
 from guanxi.core.permissions import declare as requires
 from guanxi.core.services import grants as grant_services
@@ -111,17 +110,17 @@ def language_view(request: HttpRequest) -> HttpResponse:
 
 @requires(AUTHENTICATED)
 def home(request: HttpRequest) -> HttpResponse:
-    from guanxi.customers.selectors import account_scope
+    """My desk: the panels the apps registered (core/desk.py), in order."""
+    return render(request, "core/home.html", {"panels": desk.panels_for(request.user)})
 
-    user: Any = request.user
-    context = {
-        "account_count": capped_count(account_scope(user)) if has_perm(user, "account.view") else None,
-        "notifications": Notification.objects.filter(user=user, read_at__isnull=True)[:8],
-        "pending_requests": selectors.change_request_list_for(user).filter(state="pending")
-        .exclude(requested_by=user).filter(approver_role__in=user.role_codes())[:8],
-        "my_grants": selectors.grant_list_for(user).filter(grantee=user)[:5],
-    }
-    return render(request, "core/home.html", context)
+
+@requires(AUTHENTICATED)
+def desk_panel(request: HttpRequest, key: str) -> HttpResponse:
+    """One desk panel on its own: what a lazy panel's placeholder loads after the page."""
+    shown = desk.render_one(request.user, key)
+    if shown is None:
+        raise NotFound()
+    return render(request, shown.template, {"panel": shown.context})
 
 
 # --- Notifications ---------------------------------------------------------------------------------

@@ -307,6 +307,9 @@ class Account(SoftDeletable, Approvable, Versioned):
             models.Index(fields=["category", "-id"]),
             models.Index(fields=["province", "city"]),
             models.Index(fields=["owner", "last_activity_at"]),
+            # The desk's "returning to the pool" panel: a salesperson's announced returns only.
+            models.Index(fields=["owner", "pool_notice_at"], condition=Q(pool_notice_at__isnull=False),
+                         name="account_owner_pool_notice"),
         ]
 
     def __str__(self) -> str:

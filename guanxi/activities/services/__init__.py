@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from guanxi.activities.models import CadenceRule, FollowUp, Interaction
 from guanxi.activities.selectors import followup_scope, interaction_scope
 from guanxi.core import access, audit, registry
-from guanxi.core.errors import Forbidden, Invalid
+from guanxi.core.errors import Conflict, Forbidden, Invalid
 from guanxi.core.models import User
 from guanxi.core.permissions import has_perm
 from guanxi.core.services import records
@@ -147,6 +147,73 @@ def interaction_update(*, actor: Any, interaction: Interaction, changes: dict[st
 
 def interaction_delete(*, actor: Any, interaction: Interaction, expected_version: int | None = None) -> Any:
     return records.record_delete(actor=actor, obj=interaction, expected_version=expected_version)
+
+
+@transaction.atomic
+def interaction_log(*, actor: Any, account: Account, upload: Any = None, upload_kind: str = "",
+                    completes: FollowUp | None = None, **fields: Any) -> Interaction:
+    """Log a contact as the quick-log form sends it: an optional new file is attached to the
+    account first (the customer file's upload rules), and ``completes`` — an open follow-up
+    of the same account — is marked done with the summary as its outcome. All or nothing."""
+    from guanxi.customers.services.lists import attachment_upload
+
+    _require(actor, "interaction.add")
+    if completes is not None:
+        _require(actor, "followup.change")
+        if completes.account_id != account.pk:
+            raise Invalid(errors={"followup": [_("This follow-up belongs to another account.")]})
+    files = list(fields.pop("attachments", None) or ())
+    if upload is not None:
+        files.append(attachment_upload(actor=actor, account=account, upload=upload,
+                                       kind=upload_kind or AccountAttachment.Kind.OTHER))
+    interaction = interaction_create(actor=actor, account=account, attachments=files, **fields)
+    if completes is not None:
+        completes.refresh_from_db()  # the cadence may have just moved it (a new version)
+    if completes is not None and completes.state == FollowUp.State.OPEN:
+        followup_complete(actor=actor, followup=completes, outcome=interaction.summary)
+    return interaction
+
+
+INTERACTION_RELATIONS = ("their_people", "our_people", "attachments")
+
+
+@transaction.atomic
+def interaction_edit(*, actor: Any, interaction: Interaction, changes: dict[str, Any],
+                     expected_version: int | None) -> Interaction:
+    """Change an interaction's fields and, given as lists of ids, who was present and its files.
+
+    One version check covers both: a stale ``expected_version`` changes nothing (Conflict)."""
+    _require(actor, "interaction.change")
+    changes = dict(changes)
+    relations = {name: changes.pop(name) for name in INTERACTION_RELATIONS if name in changes}
+    if expected_version is not None and int(expected_version) != interaction.version:
+        raise Conflict()
+    account = Account.all_objects.get(pk=interaction.account_id)
+    if changes:
+        interaction_update(actor=actor, interaction=interaction, changes=changes, expected_version=expected_version)
+    if not relations:
+        return interaction
+    current: dict[str, list[Any]] = {name: list(getattr(interaction, name).all()) for name in relations}
+    theirs, ours, files = _people(account, relations.get("their_people", current.get("their_people", [])),
+                                  relations.get("our_people", current.get("our_people", [])),
+                                  relations.get("attachments", current.get("attachments", [])))
+    wanted: dict[str, list[Any]] = {"their_people": theirs, "our_people": ours, "attachments": files}
+    delta: dict[str, list[Any]] = {}
+    for name in relations:
+        before, after = current[name], wanted[name]
+        if {o.pk for o in before} != {o.pk for o in after}:
+            delta[name] = [sorted(str(o) for o in before), sorted(str(o) for o in after)]
+            getattr(interaction, name).set(after)
+    if delta:
+        now = timezone.now()
+        rows = Interaction.all_objects.filter(pk=interaction.pk, version=interaction.version).update(
+            version=F("version") + 1, updated_at=now)
+        if rows != 1:
+            raise Conflict()
+        interaction.version += 1
+        interaction.updated_at = now
+        audit.record(actor=actor, action="update", obj=interaction, changes=delta)
+    return interaction
 
 
 # --- Follow-ups ------------------------------------------------------------------------------
@@ -346,6 +413,12 @@ def cadence_fill(*, batch: int = 2000, today: dt.date | None = None) -> int:
 
 def _validate_rule(obj: CadenceRule | None, changes: dict[str, Any]) -> dict[str, Any]:
     cleaned, errors = clean_fields(CadenceRule, obj, changes, required={"interval_days": _("Enter the number of days.")})
+    grade = cleaned.get("grade")
+    if grade and "grade" not in errors:
+        from guanxi.customers.models import Grade
+
+        if not Grade.objects.filter(code=grade).exists():
+            errors["grade"] = [_("Choose one of the grades.")]
     days = cleaned.get("interval_days")
     if days is not None and not 1 <= int(days) <= 366:
         errors["interval_days"] = [_("Enter between 1 and 366 days.")]

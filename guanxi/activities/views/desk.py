@@ -1,7 +1,146 @@
-"""HTML views of contact and follow-up: desk."""
+"""My desk (R3.3): the panels contact and follow-up puts on the home page, and the
+one-click actions on them (done, snooze, the morning digest switch).
+
+The panels are registered with core's desk (core/desk.py); the home view at "/" renders
+them. Each reads one or two small indexed queries (selectors/desk.py).
+"""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+import datetime as dt
+from typing import Any
 
-urlpatterns: list[URLPattern] = []
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from guanxi.activities import services
+from guanxi.activities.selectors import desk as reads
+from guanxi.activities.selectors import followup_scope, get_one
+from guanxi.activities.services import desk as desk_services
+from guanxi.core import desk
+from guanxi.core.errors import ServiceError
+from guanxi.core.permissions import AUTHENTICATED, has_perm
+from guanxi.core.permissions import declare as requires
+
+SNOOZE_HOUR = 9
+CARE_DAYS = 7
+
+
+# --- Panels ----------------------------------------------------------------------------------
+@desk.register("activities.followups", template="activities/desk_followups.html", order=10, width="wide")
+def followups_panel(user: Any, now: dt.datetime) -> dict[str, Any] | None:
+    if not has_perm(user, "followup.view"):
+        return None
+    return {
+        "due": reads.due_followups(user, now),
+        "log_url": reverse("activities:interaction-create"),
+        "overdue_url": desk_services.overdue_list_url(),
+        "list_url": reverse("activities:followup-list"),
+    }
+
+
+@desk.register("activities.new-accounts", template="activities/desk_new_accounts.html", order=30)
+def new_accounts_panel(user: Any, now: dt.datetime) -> dict[str, Any] | None:
+    if not has_perm(user, "account.view"):
+        return None
+    return {"changes": reads.new_accounts(user, now), "days": reads.NEW_ACCOUNT_DAYS}
+
+
+@desk.register("activities.pool", template="activities/desk_pool.html", order=40)
+def pool_panel(user: Any, now: dt.datetime) -> dict[str, Any] | None:
+    returning = reads.pool_returning(user, now) if has_perm(user, "account.view") else []
+    back = reads.back_in_pool(now) if has_perm(user, "pool.view") else []
+    if not returning and not back and not has_perm(user, "pool.view"):
+        return None
+    return {"returning": returning, "back": back}
+
+
+@desk.register("activities.digest", template="activities/desk_digest.html", order=95)
+def digest_panel(user: Any, now: dt.datetime) -> dict[str, Any]:
+    return {"on": reads.wants_digest(user), "has_email": bool(user.email)}
+
+
+# Lazy: matching birthdays by month and day reads every contact of one's accounts (about
+# 70 ms for a book of 5,000 accounts at size M), so the panel loads after the desk.
+@desk.register("activities.care", template="activities/desk_care.html", order=20, lazy=True,
+               visible=lambda user: has_perm(user, "care.view"))
+def care_panel(user: Any, now: dt.datetime) -> dict[str, Any] | None:
+    """Care of the next 7 days: festivals, birthdays at my accounts, my care plans."""
+    if not has_perm(user, "care.view"):
+        return None
+    today = timezone.localtime(now).date()
+    return {"events": reads.care_events(user, today, today + dt.timedelta(days=CARE_DAYS - 1)), "today": today,
+            "calendar_url": reverse("activities:care-calendar")}
+
+
+# --- Actions -----------------------------------------------------------------------------------
+def _version(request: HttpRequest) -> int | None:
+    try:
+        return int(request.POST["version"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _answer(request: HttpRequest, text: str, ok: bool) -> HttpResponse:
+    """htmx: the follow-up panel again, with the outcome; otherwise back to the desk."""
+    if request.htmx:  # type: ignore[attr-defined]
+        context = followups_panel(request.user, timezone.now()) or {}
+        context["flash"], context["flash_ok"] = text, ok
+        return render(request, "activities/desk_followups.html", {"panel": context})
+    (messages.success if ok else messages.error)(request, text)
+    return redirect("core:home")
+
+
+@requires("followup.change")
+@require_POST
+def followup_done(request: HttpRequest, pk: int) -> HttpResponse:
+    followup = get_one(followup_scope, request.user, pk)
+    try:
+        services.followup_complete(actor=request.user, followup=followup, expected_version=_version(request))
+    except ServiceError as exc:
+        return _answer(request, exc.message, ok=False)
+    return _answer(request, _("Done: %(title)s") % {"title": followup.title}, ok=True)
+
+
+@requires("followup.change")
+@require_POST
+def followup_snooze(request: HttpRequest, pk: int) -> HttpResponse:
+    """Move a follow-up to tomorrow or a week from today, at nine in the morning."""
+    followup = get_one(followup_scope, request.user, pk)
+    days = {"tomorrow": 1, "week": 7}.get(request.POST.get("to", ""))
+    if days is None:
+        return _answer(request, _("Choose when to do it."), ok=False)
+    day = timezone.localdate() + dt.timedelta(days=days)
+    due = timezone.make_aware(dt.datetime.combine(day, dt.time(SNOOZE_HOUR)))
+    try:
+        services.followup_reschedule(actor=request.user, followup=followup, due_at=due,
+                                     expected_version=_version(request), note=_("Moved from my desk"))
+    except ServiceError as exc:
+        return _answer(request, exc.message, ok=False)
+    return _answer(request, _("%(title)s moved to %(day)s") % {"title": followup.title, "day": f"{day:%Y-%m-%d}"},
+                   ok=True)
+
+
+@requires(AUTHENTICATED)
+@require_POST
+def digest_switch(request: HttpRequest) -> HttpResponse:
+    on = request.POST.get("morning_digest") == "1"
+    try:
+        desk_services.desk_preference_set(actor=request.user, morning_digest=on)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The morning digest is on.") if on else _("The morning digest is off."))
+    return redirect("core:home")
+
+
+urlpatterns: list[URLPattern] = [
+    path("desk/followups/<int:pk>/done/", followup_done, name="desk-followup-done"),
+    path("desk/followups/<int:pk>/snooze/", followup_snooze, name="desk-followup-snooze"),
+    path("desk/digest/", digest_switch, name="desk-digest"),
+]

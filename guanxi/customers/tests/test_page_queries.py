@@ -32,7 +32,9 @@ LIST_BUDGET = 15
 # people, timeline, rating curve with factors and grades, ownership with the pool rules and
 # colleagues, files, merges, history): one query each at most, plus the session, the user,
 # the user's roles, the access scope, the notification badge and pending change requests.
-DETAIL_BUDGET = 23
+# Contact and follow-up adds four timeline sources (interactions, follow-ups, support given,
+# projects) at one query each; its own tabs load on demand and cost nothing here.
+DETAIL_BUDGET = 27
 
 
 def queries(client: Any, path: str, data: dict[str, str] | None = None) -> int:

@@ -20,7 +20,7 @@ from guanxi.core.permissions import declare as requires
 from guanxi.core.permissions import has_perm
 from guanxi.core.services import records
 from guanxi.core.views import form_errors
-from guanxi.customers import selectors, services
+from guanxi.customers import account_page, selectors, services
 from guanxi.customers.forms import AccountEditForm, AccountForm, ContactEditForm, ContactForm, account_initial
 from guanxi.customers.models import Account, Contact
 from guanxi.customers.selectors import classification as classification_reads
@@ -112,6 +112,9 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # Each area of the customer file adds its part of the 360 page.
     for area in (classification_reads, pool_reads, merge_reads, lists_reads):
         context.update(area.account_panel(user, account))
+    # Tabs that apps built on the customer file register (account_page.py).
+    context["extra_tabs"], extra = account_page.tabs_for(user, account)
+    context.update(extra)
     return render(request, "customers/account_detail.html", context)
 
 
