@@ -25,7 +25,7 @@ class Interaction(SoftDeletable, Versioned):
     class Kind(models.TextChoices):
         VISIT = "visit", _("Visit")  # 拜访
         CALL = "call", _("Call")  # 电话
-        EMAIL = "email", _("E-mail")  # 邮件
+        EMAIL = "email", pgettext_lazy("interaction kind", "E-mail")  # 邮件
         FAX = "fax", _("Fax")  # 传真
         MEETING = "meeting", _("Meeting")  # 会议
         MESSAGE = "message", _("Message")  # 短信/微信
@@ -109,7 +109,7 @@ class FollowUp(SoftDeletable, Versioned):
     class State(models.TextChoices):
         OPEN = "open", _("Open")
         DONE = "done", _("Done")
-        CANCELLED = "cancelled", _("Cancelled")
+        CANCELLED = "cancelled", pgettext_lazy("activity state", "Cancelled")
 
     class Source(models.TextChoices):
         MANUAL = "manual", _("Planned by hand")
@@ -192,7 +192,7 @@ class CarePlan(SoftDeletable, Versioned):
     class State(models.TextChoices):
         PLANNED = "planned", _("Planned")
         SENT = "sent", _("Sent")
-        CANCELLED = "cancelled", _("Cancelled")
+        CANCELLED = "cancelled", pgettext_lazy("activity state", "Cancelled")
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="care_plans",
                                 verbose_name=_("account"))
@@ -226,7 +226,7 @@ class Support(SoftDeletable, Versioned):
     class Kind(models.TextChoices):
         POLICY = "policy", _("Policy")  # 政策
         FUNDING = "funding", _("Funding")  # 资金
-        PEOPLE = "people", _("People")  # 人员
+        PEOPLE = "people", pgettext_lazy("support kind", "People")  # 人员
         TRAINING = "training", _("Training")  # 培训
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="support_given",
@@ -254,7 +254,7 @@ class Project(SoftDeletable, Versioned):
     class State(models.TextChoices):
         ACTIVE = "active", pgettext_lazy("project state", "Active")
         DONE = "done", _("Completed")
-        CANCELLED = "cancelled", _("Cancelled")
+        CANCELLED = "cancelled", pgettext_lazy("activity state", "Cancelled")
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="projects",
                                 verbose_name=_("account"))

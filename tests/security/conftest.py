@@ -17,11 +17,14 @@ def drain(run_queue: Any) -> Any:
 def fingerprint() -> tuple[str, int]:
     """A hash of every row a write could touch, and the length of the task queue (S3).
 
-    Covers the organisation, audit, approvals, jobs, grants and every table of the customer file.
+    Covers the organisation, audit, approvals, jobs, grants, notifications, every table of the
+    customer file and every table of contact and follow-up (the activities app, its
+    many-to-many tables included).
     """
     from huey.contrib.djhuey import HUEY
 
-    from guanxi.core.models import AccessGrant, AuditEvent, ChangeRequest, Department, Job, User
+    from guanxi.activities import models as activities
+    from guanxi.core.models import AccessGrant, AuditEvent, ChangeRequest, Department, Job, Notification, User
     from guanxi.customers import models as customers
 
     customer_file = [
@@ -32,8 +35,18 @@ def fingerprint() -> tuple[str, int]:
         customers.Tag.objects, customers.Grade.objects, customers.RatingFactor.objects,
         customers.CustomField.objects, customers.PoolSettings.objects,
     ]
+    activity_file = [
+        activities.Interaction.all_objects, activities.Interaction.our_people.through.objects,
+        activities.Interaction.their_people.through.objects, activities.Interaction.attachments.through.objects,
+        activities.CadenceRule.objects, activities.FollowUp.all_objects, activities.GreetingTemplate.objects,
+        activities.CarePlan.all_objects, activities.Support.all_objects, activities.Project.all_objects,
+        activities.Phase.objects, activities.CostChange.objects, activities.CalendarFeed.objects,
+        activities.DeskPreference.objects, activities.DigestSent.objects,
+    ]
     rows = (
         [list(manager.order_by("pk").values()) for manager in customer_file],
+        [list(manager.order_by("pk").values()) for manager in activity_file],
+        list(Notification.objects.order_by("pk").values()),
         list(AuditEvent.objects.order_by("pk").values()),
         list(ChangeRequest.objects.order_by("pk").values()),
         list(Job.objects.order_by("pk").values()),

@@ -2,7 +2,7 @@
 
 A record here is visible exactly when its account is (the account's owner and department
 decide, see core/access.py), so reassigning an account moves its history with it.
-Follow-ups are also visible to their own owner, who may be a colleague asked to help.
+When an account changes hands its open follow-ups go with it (services: owner listener).
 """
 
 from __future__ import annotations
@@ -37,19 +37,9 @@ def interaction_scope(user: Any, queryset: QuerySet[Interaction] | None = None) 
 
 
 def followup_scope(user: Any, queryset: QuerySet[FollowUp] | None = None) -> QuerySet[FollowUp]:
-    """Follow-ups of visible accounts, plus the caller's own (a colleague asked to help)."""
-    qs = _live(FollowUp, queryset)
-    vis = access.visibility_for(user)
-    if vis.everything:
-        return qs
-    if not getattr(user, "is_authenticated", False):
-        return qs.none()
-    q = Q(owner_id=user.id)
-    if vis.owner_ids:
-        q |= Q(account__owner_id__in=vis.owner_ids)
-    if vis.department_ids:
-        q |= Q(account__department_id__in=vis.department_ids)
-    return qs.filter(q)
+    """Follow-ups of visible accounts. A follow-up handed to a colleague is planned only for one
+    who sees the account; one who no longer does (the account moved on) no longer sees it."""
+    return by_account(user, _live(FollowUp, queryset))
 
 
 def care_scope(user: Any, queryset: QuerySet[CarePlan] | None = None) -> QuerySet[CarePlan]:
@@ -100,8 +90,7 @@ def my_open_followups(user: Any, *, until: dt.datetime | None = None, limit: int
     """The caller's open follow-ups due before ``until`` (default: the end of today), oldest first."""
     if until is None:
         until = end_of_today()
-    return list(FollowUp.objects.filter(owner=user, state=FollowUp.State.OPEN, due_at__lt=until,
-                                        account__deleted_at__isnull=True)
+    return list(followup_scope(user).filter(owner=user, state=FollowUp.State.OPEN, due_at__lt=until)
                 .select_related("account", "contact").order_by("due_at", "id")[:limit])
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from guanxi.activities.models import DeskPreference, FollowUp
 from guanxi.activities.selectors import care as care_selectors
+from guanxi.activities.selectors import followup_scope
 from guanxi.activities.selectors.care import CareEvent
 from guanxi.core.models import Notification
 from guanxi.core.paginator import capped_count
@@ -42,8 +43,9 @@ def start_of_day(now: dt.datetime) -> dt.datetime:
 
 def _mine(user: Any) -> QuerySet[FollowUp]:
     # FollowUp.objects leaves out deleted rows: with state=open this is the partial index
-    # followup_open_owner_due (owner, due_at). One's own follow-ups are always visible.
-    return FollowUp.objects.filter(owner_id=user.pk, state=FollowUp.State.OPEN, account__deleted_at__isnull=True)
+    # followup_open_owner_due (owner, due_at); the account scope keeps out follow-ups on an
+    # account the user no longer sees.
+    return followup_scope(user).filter(owner_id=user.pk, state=FollowUp.State.OPEN)
 
 
 def my_overdue(user: Any, now: dt.datetime) -> QuerySet[FollowUp]:

@@ -25,7 +25,7 @@ from guanxi.core.services import records
 from guanxi.customers.models import Account, AccountAttachment, Contact
 from guanxi.customers.services import clean_fields
 from guanxi.customers.services.merge import register_relation
-from guanxi.customers.services.pool import account_touch
+from guanxi.customers.services.pool import account_touch, register_owner_listener
 
 INTERACTION_EDITABLE = ("kind", "purpose", "occurred_at", "subject", "summary", "outcome", "agreements",
                         "gift", "gift_value")
@@ -449,6 +449,56 @@ def cadence_rule_update(*, actor: Any, rule: CadenceRule, changes: dict[str, Any
     records.apply_update(actor=actor, obj=rule, changes=_validate_rule(rule, changes),
                          expected_version=expected_version)
     return rule
+
+
+# --- Open follow-ups follow their account ----------------------------------------------------
+def _followups_follow_account(actor: Any, moves: Any, reason: str, now: dt.datetime) -> None:
+    """When accounts change hands, the old owner's open follow-ups on them go to the new owner
+    (or are cancelled when the account goes to the pool): nobody keeps work, or sight of it,
+    on an account they no longer hold (S7). One audit row per follow-up."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from guanxi.core import context
+    from guanxi.core.models import AuditEvent
+
+    by_target: dict[int | None, list[int]] = {}
+    old_owner: dict[int, int | None] = {}
+    for move in moves:
+        target = move.to_user.pk if move.to_user else None
+        if move.from_user_id is not None and move.from_user_id != target:
+            by_target.setdefault(target, []).append(move.account_id)
+            old_owner[move.account_id] = move.from_user_id
+    if not by_target:
+        return
+    origin = context.current()
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    ct = ContentType.objects.get_for_model(FollowUp)
+    events = []
+    for target, account_ids in by_target.items():
+        rows = [row for row in FollowUp.objects.filter(account_id__in=account_ids, state=FollowUp.State.OPEN)
+                .values_list("pk", "account_id", "owner_id", "title")
+                if row[2] == old_owner[row[1]]]
+        if not rows:
+            continue
+        ids = [row[0] for row in rows]
+        if target is None:
+            FollowUp.objects.filter(pk__in=ids).update(state=FollowUp.State.CANCELLED, version=F("version") + 1,
+                                                       updated_at=now)
+            change = {"state": [FollowUp.State.OPEN, FollowUp.State.CANCELLED]}
+        else:
+            FollowUp.objects.filter(pk__in=ids).update(owner_id=target, overdue_notified_at=None,
+                                                       version=F("version") + 1, updated_at=now)
+        for pk, _account_id, owner_id, title in rows:
+            events.append(AuditEvent(
+                at=now, actor=actor if is_user else None,
+                actor_name=(actor.get_username() if is_user else "system")[:150], ip=origin.ip,
+                channel=origin.channel, action="update", content_type=ct, object_id=str(pk), object_repr=title[:200],
+                changes=change if target is None else {"owner": [owner_id, target]},
+                note=_("The account changed hands") + (f": {reason}" if reason else "")))
+    AuditEvent.objects.bulk_create(events, batch_size=1000)
+
+
+register_owner_listener(_followups_follow_account)
 
 
 # --- Registration with the generic machinery (recycle bin, history, merge) -----------------

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from guanxi.activities.models import DeskPreference, FollowUp
+from guanxi.activities.selectors import followup_scope
 from guanxi.core import audit
 from guanxi.core.errors import Forbidden
 from guanxi.core.models import Notification, User
@@ -65,10 +66,18 @@ def followup_notify_overdue(*, now: dt.datetime | None = None, batch: int = OVER
                 return told
             FollowUp.objects.filter(pk__in=[r[0] for r in rows]).update(overdue_notified_at=now)
             by_owner: dict[int, list[tuple[str, str]]] = defaultdict(list)
-            for _pk, owner_id, title, account_name in rows:
+            pks: dict[int, list[int]] = defaultdict(list)
+            for pk, owner_id, title, account_name in rows:
                 by_owner[owner_id].append((title, account_name))
+                pks[owner_id].append(pk)
             # Inactive owners have nobody to tell; reassigning their book clears the mark.
-            for owner in User.objects.filter(pk__in=by_owner, is_active=True).only("id", "language"):
+            for owner in User.objects.filter(pk__in=by_owner, is_active=True):
+                # Only what the owner may still see (an account that moved on is not theirs to hear of).
+                seen = set(followup_scope(owner).filter(pk__in=pks[owner.pk]).values_list("pk", flat=True))
+                by_owner[owner.pk] = [item for pk, item in zip(pks[owner.pk], by_owner[owner.pk], strict=True)
+                                      if pk in seen]
+                if not by_owner[owner.pk]:
+                    continue
                 if owner.pk in notices:
                     note, items = notices[owner.pk]
                     items.extend(by_owner[owner.pk])

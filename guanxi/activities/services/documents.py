@@ -78,6 +78,11 @@ class Styles:
 
 
 # Characters the Adobe-GB1 font has no glyph for, and the look-alike it has.
+def _colon(label: str) -> str:
+    """A label before its text: "摘要：" in Chinese, "Summary:" in English."""
+    return _("%(label)s:") % {"label": label}
+
+
 PDF_GLYPHS = str.maketrans({"\u00b7": "\u30fb", "\u2022": "\u30fb", "\u2039": "<", "\u203a": ">"})
 
 
@@ -205,14 +210,14 @@ def confirmation_text(conf: Confirmation) -> str:
         _("Thank you for your time on %(date)s. This is our written record of the %(kind)s; "
           "the same is attached as a PDF.") % {"date": f"{conf.occurred_at:%Y-%m-%d}", "kind": conf.kind_label},
         "",
-        f"{_('Summary')}:",
+        _colon(_("Summary")),
         conf.summary.strip(),
     ]
     if conf.outcome.strip():
-        lines += ["", f"{_('Outcome')}:", conf.outcome.strip()]
-    lines += ["", f"{_('Agreed points')}:"]
+        lines += ["", _colon(_("Outcome")), conf.outcome.strip()]
+    lines += ["", _colon(_("Agreed points"))]
     lines += [f"{n}. {p}" for n, p in enumerate(conf.agreements, 1)] or [_("No points were recorded as agreed.")]
-    lines += ["", f"{_('Next steps')}:"]
+    lines += ["", _colon(_("Next steps"))]
     lines += [_("%(number)s. %(step)s — %(owner)s, by %(due)s") % {
         "number": n, "step": step.title, "owner": step.owner, "due": f"{step.due_at:%Y-%m-%d %H:%M}"}
         for n, step in enumerate(conf.next_steps, 1)] or [_("No next steps were planned.")]

@@ -28,7 +28,12 @@ DESK_BUDGET = 30
 
 
 @pytest.fixture(autouse=True)
-def _english() -> Iterator[None]:
+def _english(org: Any) -> Iterator[None]:
+    """Messages and pages are checked in English: every persona reads English (pages follow
+    the signed-in user's language, notifications the recipient's)."""
+    from guanxi.core.models import User
+
+    User.objects.update(language="en")
     with translation.override("en"):
         yield
 

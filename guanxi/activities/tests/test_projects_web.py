@@ -23,7 +23,12 @@ XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
 
 
 @pytest.fixture(autouse=True)
-def _english() -> Iterator[None]:
+def _english(org: Any) -> Iterator[None]:
+    """Messages and pages are checked in English: every persona reads English (pages follow
+    the signed-in user's language, notifications the recipient's)."""
+    from guanxi.core.models import User
+
+    User.objects.update(language="en")
     with translation.override("en"):
         yield
 
@@ -43,8 +48,13 @@ def link_path(url: str) -> str:
 
 
 def customer() -> Client:
-    """A fresh browser without an account, with CSRF checks on (as in production)."""
-    return Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en")
+    """A fresh browser without an account, with CSRF checks on (as in production), that chose
+    English with the language switch."""
+    from django.conf import settings
+
+    client = Client(enforce_csrf_checks=True)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    return client
 
 
 def customer_post(client: Client, path: str, data: dict[str, str]) -> Any:

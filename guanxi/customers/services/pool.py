@@ -84,6 +84,20 @@ def _write_rows(*, actor: Any, moves: Sequence[Move], action: str, kind: str, re
                                        kind=kind, reason=reason, actor=actor if is_user else None, at=now))
     AuditEvent.objects.bulk_create(events, batch_size=CHUNK)
     OwnershipChange.objects.bulk_create(history, batch_size=CHUNK)
+    for listener in _OWNER_LISTENERS:
+        listener(actor, moves, reason, now)
+
+
+# Called in the same transaction after accounts changed hands (reassigned, claimed,
+# released, returned to the pool): later apps move what belongs to the account's owner
+# (open follow-ups, open deals) with it. ``listener(actor, moves, reason, now)``.
+OwnerListener = Callable[[Any, Sequence["Move"], str, dt.datetime], None]
+_OWNER_LISTENERS: list[OwnerListener] = []
+
+
+def register_owner_listener(listener: OwnerListener) -> OwnerListener:
+    _OWNER_LISTENERS.append(listener)
+    return listener
 
 
 def _notify(user_id: int, *, title: str, body: str = "", url: str = "") -> Notification:
