@@ -39,12 +39,19 @@ TARGETS_MS = {  # p95 targets at size M (BENCHMARKS.md); login and home have non
     "api_search_pinyin_initials": 25.0,
     "api_search_phone_digits": 25.0,
     "api_search_credit_code": 25.0,
+    # B4: the salesperson's desk and the manager's business check of one salesperson (30 days)
+    "html_desk": 50.0,
+    "html_business_check": 50.0,
+    # B5: log an interaction through the API (audited, the cadence follow-up rescheduled)
+    "api_interaction_create": 30.0,
 }
 
 
 # At size L (PostgreSQL) the suite sets looser targets: B1 60, B2 50, B3 60, the desk 100 ms.
 TARGETS_L_MS = {name: {"api_accounts_first_page": 60.0, "api_accounts_page_50": 60.0, "html_accounts_first_page": 60.0,
-                       "html_accounts_page_50": 60.0, "html_account_360": 60.0, "html_home": 100.0}.get(name, 50.0)
+                       "html_accounts_page_50": 60.0, "html_account_360": 60.0, "html_home": 100.0,
+                       "html_desk": 100.0, "html_business_check": 100.0, "api_interaction_create": 40.0,
+                       }.get(name, 50.0)
                 for name in TARGETS_MS}
 
 
@@ -83,10 +90,10 @@ class SqlTimer:
 
 
 def time_in_process(client: Client, path: str, n: int, *, method: str = "get", data: Any = None,
-                    warmup: int = 5) -> tuple[list[float], int, float]:
+                    warmup: int = 5, **extra: Any) -> tuple[list[float], int, float]:
     call = getattr(client, method)
     for _ in range(warmup):
-        call(path, data) if data is not None else call(path)
+        call(path, data, **extra) if data is not None else call(path, **extra)
     samples: list[float] = []
     sql_total = 0.0
     queries = 0
@@ -94,7 +101,7 @@ def time_in_process(client: Client, path: str, n: int, *, method: str = "get", d
         timer = SqlTimer()
         with connection.execute_wrapper(timer), CaptureQueriesContext(connection) as ctx:
             start = time.perf_counter()
-            response = call(path, data) if data is not None else call(path)
+            response = call(path, data, **extra) if data is not None else call(path, **extra)
             samples.append((time.perf_counter() - start) * 1000)
         if response.status_code >= 400:
             raise RuntimeError(f"{path} answered {response.status_code}")
@@ -222,6 +229,8 @@ def run(size: str, n: int, write: bool, http_too: bool = True) -> list[Result]:
         results.append(Result("api_accounts_page_50", role, "in-process", statistics.median(samples),
                               percentile(samples, 95), queries, sql_ms))
 
+    results.extend(activity_cases(n, tokens))
+
     if http_too:
         port = free_port()
         server = start_gunicorn(port)
@@ -241,6 +250,44 @@ def run(size: str, n: int, write: bool, http_too: bool = True) -> list[Result]:
     return results
 
 
+def activity_cases(n: int, tokens: dict[str, str]) -> list[Result]:
+    """B4 (the salesperson's desk, the manager's business check) and B5 (log a contact by API)."""
+    import json
+
+    from guanxi.activities.models import FollowUp
+    from guanxi.core.models import User
+
+    sales = User.objects.get(username="sales")
+    manager = User.objects.get(username="manager")
+    results: list[Result] = []
+
+    def measure(name: str, role: str, client: Client, path: str, **options: Any) -> None:
+        samples, queries, sql_ms = time_in_process(client, path, n, **options)
+        results.append(Result(name, role, "in-process", statistics.median(samples), percentile(samples, 95),
+                              queries, sql_ms))
+
+    desk = Client()
+    desk.force_login(sales)
+    measure("html_desk", "salesperson", desk, "/")
+    check = Client()
+    check.force_login(manager)
+    # The manager of a ten-person team checks its salesperson with the realistic book.
+    measure("html_business_check", "manager", check, f"/activities/check/?user={sales.pk}&days=30")
+    measure("html_business_check_team", "manager", check, "/activities/check/?days=30")
+    # B5: a call on one of the salesperson's accounts that has a cadence follow-up open, so the
+    # contact moves it on (each request logs one more interaction: the data grows by n + warm-up).
+    account_id = (FollowUp.objects.filter(owner=sales, state="open", source="cadence",
+                                          account__owner=sales, account__deleted_at__isnull=True)
+                  .order_by("account_id").values_list("account_id", flat=True).first())
+    if account_id is not None:
+        api = Client(HTTP_AUTHORIZATION=f"Bearer {tokens['sales']}")
+        body = json.dumps({"account": account_id, "kind": "call", "purpose": "information",
+                           "summary": "性能测试：电话回访，确认下月到货时间。"}, ensure_ascii=False)
+        measure("api_interaction_create", "salesperson", api, "/api/v1/interactions", method="post", data=body,
+                content_type="application/json")
+    return results
+
+
 def write_report(results: list[Result], *, size: str, n: int, build_seconds: float, summary: dict[str, Any]) -> None:
     db = connection.vendor
     path = ROOT / "docs" / "benchmarks.md"
@@ -253,7 +300,8 @@ def write_report(results: list[Result], *, size: str, n: int, build_seconds: flo
         f"Machine: {os.cpu_count()} cores, {mem_gib:.0f} GiB, {platform.python_implementation()} "
         f"{platform.python_version()}. Command: `guanxi bench --size {size} --requests {n}`"
         + (" with `DATABASE_URL` set" if db == "postgresql" else "") + ".",
-        f"Demo data: {summary.get('accounts')} accounts, {summary.get('users')} users "
+        f"Demo data: {summary.get('accounts')} accounts, {summary.get('users')} users, "
+        f"{summary.get('interactions')} interactions, {summary.get('followups')} follow-ups "
         f"(build {'reused' if not summary.get('created') else f'took {build_seconds:.1f} s'}).",
         "",
         "| operation | role | channel | median ms | p95 ms | target p95 ms | queries | SQL ms | overhead × |",

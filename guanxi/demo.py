@@ -22,8 +22,9 @@ import itertools
 import random
 import time
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
+from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 
 from django.contrib.auth.hashers import make_password
@@ -780,6 +781,498 @@ def _insert_accounts(plan: OrgPlan, seed: int, now: datetime, users: dict[str, A
     return written
 
 
+# --- Contact and follow-up (R3) -----------------------------------------------------------------
+# Every account gets a history of contacts and follow-ups drawn from its own Random (seed and
+# account id), so a resumed build writes the same rows. Volumes follow BENCHMARKS.md: about
+# ten interactions and two follow-ups per account, over the account's life (up to three years).
+ACTIVITY_MARKER = "demo-activities"  # CodeSequence: the last account id whose history is written
+ACTIVITY_DONE = "demo-activities-done"  # present once every demo account has its history
+SHOWCASE_MARKER = "demo-showcase"  # the hand-written stories of the named salespeople
+ACTIVITY_BATCH = 2_000  # accounts per committed batch
+# (grade, urgency, days, title): A weekly when urgent or soon, else fortnightly; the default
+# covers accounts not rated yet.
+CADENCE_RULES: tuple[tuple[str, str, int, str], ...] = (
+    ("", "", 30, "定期联系（每 30 天）"),
+    ("A", "urgent", 7, "重点客户（紧急）：每周联系"),
+    ("A", "soon", 7, "重点客户（较急）：每周联系"),
+    ("A", "", 14, "重点客户：每两周联系"),
+    ("B", "", 21, "主要客户：每三周联系"),
+    ("C", "", 45, "潜力客户：每 45 天联系"),
+    ("D", "", 90, "一般客户：每季度联系"),
+)
+# Contacts come a little less often than the cadence asks (people are busy); this factor
+# stretches the gaps so the demo averages ten interactions per account (measured at S).
+GAP_FACTOR = 1.75
+POOL_GAP_FACTOR = 4.0  # accounts now in the pool were followed up rarely before they went there
+MAX_INTERACTIONS = 150
+KINDS = (("call", 34), ("visit", 22), ("message", 20), ("email", 12), ("meeting", 9), ("fax", 3))
+PURPOSES = (("information", 34), ("deal", 25), ("care", 15), ("service", 16), ("intelligence", 10))
+PRODUCTS = ("数控机床", "伺服电机", "工业机器人", "包装设备", "检测仪器", "注塑机", "空压机", "PLC 控制柜",
+            "激光切割机", "输送线", "变频器", "精密轴承")
+_OPENERS = {
+    "visit": ("上门拜访{who}，", "到客户工厂拜访{who}，", "陪同技术工程师拜访{who}，"),
+    "call": ("与{who}电话沟通，", "给{who}打电话，", "{who}来电，"),
+    "email": ("给{who}发邮件，", "邮件回复{who}，"),
+    "fax": ("向{who}传真了资料，",),
+    "meeting": ("与{who}等人开会，", "在我司会议室接待{who}一行，", "参加客户的供应商大会，会上与{who}交流，"),
+    "message": ("微信联系{who}，", "给{who}发微信，", "短信提醒{who}，"),
+}
+_BODIES = {
+    "information": ("介绍了新款{product}的参数和交期", "了解了对方下半年的生产计划", "沟通了{product}的报价调整",
+                    "确认了对方新的收货地址和开票信息", "发送了{product}的产品目录和案例"),
+    "deal": ("推进{n}台{product}的采购合同，对方基本认可价格", "讨论{product}订单的付款方式和交期",
+             "催促对方确认年度框架协议", "就{product}的折扣反复磋商", "确认了{n}台{product}的订单细节"),
+    "care": ("问候近况，聊了聊{interest}", "节日问候并送上小礼品", "关心{who}家人身体情况",
+             "祝贺对方新厂房落成", "约了周末一起{interest}"),
+    "service": ("处理{product}安装调试中的问题", "回访上月交付的{product}使用情况", "安排工程师上门维护{product}",
+                "解答{product}保养方面的疑问", "跟进一起{product}的质量投诉"),
+    "intelligence": ("了解到竞争对手近期降价约{pct}%", "得知对方新厂房明年投产，设备需求较大",
+                     "对方采购负责人可能调整", "了解到对方正在评估其他供应商的{product}",
+                     "得知对方明年预算增加约{pct}%"),
+}
+_OUTCOMES = ("对方同意下周提供需求清单", "价格还需请示领导", "已确认，等待下单", "暂无进展，保持联系",
+             "问题已解决，客户满意", "对方表示会优先考虑我们", "需要技术部门配合出方案", "客户要求再降价 {pct}%",
+             "", "", "")
+_AGREEMENTS = ("{date}前提供正式报价", "安排技术交流会", "下月初到我司工厂参观", "寄送样品 {n} 件",
+               "{date}前确认合同条款", "技术部出具选型方案", "财务核对上季度对账单")
+_STEPS = ("电话回访", "发送报价单", "安排样品寄送", "确认合同条款", "上门拜访", "催收货款", "准备技术交流会材料",
+          "跟进投诉处理结果", "提交选型方案")
+_GIFTS = (("月饼礼盒", 298), ("茶叶礼盒", 560), ("粽子礼盒", 168), ("年货礼包", 388), ("鲜花", 199))
+
+
+def cadence_days(grade: str, urgency: str) -> int:
+    """The demo cadence for an account: the most specific of CADENCE_RULES, as rule_for picks it."""
+    return max((rule for rule in CADENCE_RULES if rule[0] in ("", grade) and rule[1] in ("", urgency)),
+               key=lambda rule: (rule[0] != "", rule[1] != ""))[2]
+
+
+def _cadence_title(grade: str, urgency: str) -> str:
+    return max((rule for rule in CADENCE_RULES if rule[0] in ("", grade) and rule[1] in ("", urgency)),
+               key=lambda rule: (rule[0] != "", rule[1] != ""))[3]
+
+
+def _table(table: tuple[tuple[str, int], ...]) -> tuple[tuple[str, ...], list[float]]:
+    return tuple(v for v, _w in table), _cum([w for _v, w in table])
+
+
+_KIND_TABLE, _PURPOSE_TABLE = _table(KINDS), _table(PURPOSES)
+
+
+def _weighted(rng: random.Random, table: tuple[tuple[str, ...], list[float]]) -> str:
+    values, cum = table
+    return values[bisect.bisect(cum, rng.random() * cum[-1], hi=len(values) - 1)]
+
+
+def _work_time(rng: random.Random, start: datetime, end: datetime, tz: Any) -> datetime:
+    """A moment between ``start`` and ``end``, on a working day and in office hours when it can be."""
+    span = (end - start).total_seconds()
+    moment = (start + timedelta(seconds=rng.random() * span)).astimezone(tz)
+    if moment.weekday() >= 5 and rng.random() < 0.85:
+        moment -= timedelta(days=moment.weekday() - 4)  # to the Friday before
+    moment = moment.replace(hour=8 + int(rng.random() * 10), minute=int(rng.random() * 60),
+                            second=int(rng.random() * 60), microsecond=0)
+    if moment < start or moment >= end:
+        return start + timedelta(seconds=rng.random() * span)
+    return moment
+
+
+class _Fill(dict):  # type: ignore[type-arg]
+    """What a phrase's placeholders need, drawn only when a phrase asks (cheaper than drawing all)."""
+
+    def __init__(self, rng: random.Random, who: str, at: datetime) -> None:
+        super().__init__(who=who)
+        self.rng, self.at = rng, at
+
+    def __missing__(self, key: str) -> str:
+        rng = self.rng
+        if key == "product":
+            value = PRODUCTS[int(rng.random() * len(PRODUCTS))]
+        elif key == "interest":
+            value = INTERESTS[int(rng.random() * len(INTERESTS))]
+        elif key == "n":
+            value = str(2 + int(rng.random() * 29))
+        elif key == "pct":
+            value = str(3 + int(rng.random() * 13))
+        else:  # date: a few days after the contact
+            when = self.at + timedelta(days=3 + int(rng.random() * 12))
+            value = f"{when.month}月{when.day}日"
+        self[key] = value
+        return value
+
+
+def _pick_one(rng: random.Random, values: tuple[str, ...]) -> str:
+    return values[int(rng.random() * len(values))]
+
+
+class AccountHistory(NamedTuple):
+    # (kind, purpose, occurred_at, subject, summary, outcome, agreements, gift, gift_value, contact ids)
+    interactions: list[tuple[Any, ...]]
+    # (title, due_at, state, source, done_at, outcome, agreed in (interaction index) or None, notified_at)
+    followups: list[tuple[Any, ...]]
+
+
+def account_history(rng: random.Random, *, created_at: datetime, end: datetime, grade: str, urgency: str,
+                    owned: bool, contacts: list[tuple[int, str]], tz: Any = None) -> AccountHistory:
+    """Draw one account's contacts and follow-ups up to ``end`` (the start of today); pure."""
+    tz = tz or timezone.get_default_timezone()
+    interval = cadence_days(grade, urgency)
+    life_days = max(0.0, (end - created_at).total_seconds() / 86_400)
+    mean_gap = interval * (GAP_FACTOR if owned else POOL_GAP_FACTOR)
+    expected = life_days / mean_gap
+    count = max(0, min(MAX_INTERACTIONS, round(expected + rng.gauss(0, expected ** 0.5 or 0.5))))
+    times = sorted(_work_time(rng, created_at, end, tz) for _ in range(count)) if life_days > 0 else []
+    interactions: list[tuple[Any, ...]] = []
+    for at in times:
+        kind, purpose = _weighted(rng, _KIND_TABLE), _weighted(rng, _PURPOSE_TABLE)
+        if purpose == "care" and kind in ("fax", "email"):
+            kind = "message"
+        people: list[tuple[int, str]] = []
+        if contacts and (kind not in ("email", "fax") or rng.random() < 0.5):
+            first = contacts[int(rng.random() * len(contacts))]
+            people = [first]
+            if len(contacts) > 1 and rng.random() < 0.3:
+                second = contacts[int(rng.random() * len(contacts))]
+                if second != first:
+                    people.append(second)
+        fill = _Fill(rng, "、".join(name for _pk, name in people) or "对方负责人", at)
+        body = _pick_one(rng, _BODIES[purpose]).format_map(fill)
+        summary = _pick_one(rng, _OPENERS[kind]).format_map(fill) + body + "。"
+        outcome = _pick_one(rng, _OUTCOMES).format_map(fill)
+        agreements = ""
+        if kind in ("visit", "meeting") and rng.random() < 0.5:
+            agreements = "\n".join(a.format_map(fill) for a in rng.sample(_AGREEMENTS, 1 + int(rng.random() * 3)))
+        gift, value = "", None
+        if purpose == "care" and rng.random() < 0.3:
+            gift, value = _GIFTS[int(rng.random() * len(_GIFTS))]
+        interactions.append((kind, purpose, at, body[:40], summary, outcome, agreements, gift, value,
+                             [pk for pk, _name in people]))
+
+    followups: list[tuple[Any, ...]] = []
+    # Follow-ups agreed in one contact and done at the next, a quarter of them late.
+    for i in range(1, len(interactions)):
+        if rng.random() < 0.11:
+            done_at = interactions[i][2]
+            late = rng.random() < 0.25
+            due = done_at - timedelta(days=rng.uniform(1, 10)) if late else done_at + timedelta(hours=rng.uniform(1, 72))
+            source = "cadence" if rng.random() < 0.5 else "manual"
+            title = _cadence_title(grade, urgency) if source == "cadence" else rng.choice(_STEPS)
+            followups.append((title, due, "done", source, done_at, interactions[i][5], i - 1, None))
+    if owned:
+        last = interactions[-1][2] if interactions else created_at
+        # A next step agreed in the last contact, for some accounts contacted lately.
+        if interactions and rng.random() < 0.12 and last > end - timedelta(days=30):
+            due = last + timedelta(days=rng.uniform(1, 14))
+            followups.append((rng.choice(_STEPS), due.replace(minute=0, second=0, microsecond=0), "open", "manual",
+                              None, "", len(interactions) - 1, due + timedelta(days=1) if due < end else None))
+        # The cadence follow-up: due one interval after the last contact. Most long-overdue
+        # ones were rescheduled by their owner; the rest are the overdue list, already notified.
+        due = last + timedelta(days=interval)
+        if due < end and rng.random() < 0.8:
+            due = end + timedelta(days=rng.uniform(0, interval))
+        elif due < end - timedelta(days=60):
+            due = end - timedelta(days=rng.uniform(1, 60))
+        due = timezone.localtime(due).replace(hour=9, minute=0, second=0, microsecond=0)
+        notified = due + timedelta(days=1) if due + timedelta(days=1) < end else None
+        followups.append((_cadence_title(grade, urgency), due, "open", "cadence", None, "", None, notified))
+    return AccountHistory(interactions, followups)
+
+
+def _db_time() -> Any:
+    """How a raw INSERT wants an aware datetime: SQLite stores naive UTC text (as Django does)."""
+    if connection.vendor == "sqlite":
+        return lambda v: None if v is None else v.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+    return lambda v: v
+
+
+def _ensure_cadence_rules() -> None:
+    from guanxi.activities.models import CadenceRule
+
+    existing = set(CadenceRule.objects.values_list("grade", "urgency"))
+    CadenceRule.objects.bulk_create([CadenceRule(grade=g, urgency=u, interval_days=d, title=t)
+                                     for g, u, d, t in CADENCE_RULES if (g, u) not in existing])
+
+
+def _insert_activities(seed: int, now: datetime, stdout: _Writer | None,
+                       max_batches: int | None = None) -> tuple[int, int]:
+    """Write every demo account's history in committed batches; resumes after the last one.
+
+    ``max_batches`` stops early, as an interrupted build would (tests).
+    """
+    from guanxi.activities.models import FollowUp, Interaction
+    from guanxi.core.models import CodeSequence
+    from guanxi.customers.models import Account, Contact
+
+    tz = timezone.get_default_timezone()
+    end = datetime.combine(_anchor(now), dtime(0), tzinfo=tz)
+    t = _db_time()
+    money = connection.ops.adapt_decimalfield_value
+    qn = connection.ops.quote_name
+    people_table = Interaction.their_people.through._meta.db_table
+
+    def insert(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            # Table and column names are our own constants, quoted; values are parameters.
+            sql = (f"INSERT INTO {qn(table)} ({', '.join(qn(c) for c in columns)}) "  # noqa: S608
+                   f"VALUES ({', '.join(['%s'] * len(columns))})")
+            with connection.cursor() as cursor:
+                for start in range(0, len(rows), 10_000):
+                    cursor.executemany(sql, rows[start:start + 10_000])
+
+    i_cols = ("id", "account_id", "owner_id", "kind", "purpose", "occurred_at", "subject", "summary", "outcome",
+              "agreements", "gift", "gift_value", "version", "created_at", "updated_at")
+    f_cols = ("account_id", "owner_id", "title", "notes", "due_at", "state", "source", "interaction_id", "done_at",
+              "done_by_id", "outcome", "overdue_notified_at", "version", "created_at", "updated_at")
+    total = Account.all_objects.count()
+    written_i = written_f = 0
+    last_report = -1
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        batches += 1
+        last_id = CodeSequence.objects.get(name=ACTIVITY_MARKER).value
+        accounts = list(Account.all_objects.filter(pk__gt=last_id).order_by("pk").values_list(
+            "pk", "owner_id", "created_by_id", "created_at", "grade", "urgency")[:ACTIVITY_BATCH])
+        if not accounts:
+            return written_i, written_f
+        contacts: dict[int, list[tuple[int, str]]] = {}
+        for account_id, pk, name in (Contact.all_objects.filter(account_id__in=[a[0] for a in accounts])
+                                     .order_by("pk").values_list("account_id", "pk", "name")):
+            contacts.setdefault(account_id, []).append((pk, name))
+        with transaction.atomic():
+            next_id = (Interaction.all_objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
+            i_rows: list[tuple[Any, ...]] = []
+            p_rows: list[tuple[int, int]] = []
+            f_rows: list[tuple[Any, ...]] = []
+            touched: list[tuple[Any, int]] = []
+            for account_id, owner_id, created_by_id, created_at, grade, urgency in accounts:
+                who = owner_id or created_by_id
+                if who is None:
+                    continue
+                rng = random.Random(seed * 3_000_017 + account_id)
+                history = account_history(rng, created_at=created_at, end=end, grade=grade, urgency=urgency,
+                                          owned=owner_id is not None, contacts=contacts.get(account_id, []), tz=tz)
+                ids = []
+                for kind, purpose, at, subject, summary, outcome, agreements, gift, value, people in history.interactions:
+                    ids.append(next_id)
+                    i_rows.append((next_id, account_id, who, kind, purpose, t(at), subject, summary, outcome,
+                                   agreements, gift, money(Decimal(value)) if value else None, 1, t(at), t(at)))
+                    p_rows.extend((next_id, pk) for pk in people)
+                    next_id += 1
+                for title, due, state, source, done_at, outcome, agreed, notified in history.followups:
+                    created = history.interactions[agreed][2] if agreed is not None else (done_at or due)
+                    created = min(created, due, end)
+                    f_rows.append((account_id, who, title, "", t(due), state, source,
+                                   ids[agreed] if agreed is not None else None, t(done_at),
+                                   who if done_at else None, outcome, t(notified), 1, t(created),
+                                   t(done_at or created)))
+                if history.interactions and owner_id is not None:
+                    touched.append((t(history.interactions[-1][2]), account_id))
+            insert(Interaction._meta.db_table, i_cols, i_rows)
+            insert(people_table, ("interaction_id", "contact_id"), p_rows)
+            insert(FollowUp._meta.db_table, f_cols, f_rows)
+            if touched:
+                with connection.cursor() as cursor:
+                    cursor.executemany(f"UPDATE {qn(Account._meta.db_table)} "  # noqa: S608
+                                       f"SET {qn('last_activity_at')} = %s WHERE {qn('id')} = %s", touched)
+            CodeSequence.objects.filter(name=ACTIVITY_MARKER).update(value=accounts[-1][0])
+        written_i += len(i_rows)
+        written_f += len(f_rows)
+        done = Account.all_objects.filter(pk__lte=accounts[-1][0]).count() if stdout is not None else 0
+        if stdout is not None and done * 10 // max(total, 1) > last_report:
+            last_report = done * 10 // max(total, 1)
+            stdout.write(f"  联系记录 interactions: {written_i:,}, 跟进 follow-ups: {written_f:,} "
+                         f"({done:,} / {total:,} accounts)\n")
+    return written_i, written_f
+
+
+def _reset_sequences() -> None:
+    """After INSERTs with explicit ids, PostgreSQL's id sequence must move past them."""
+    from django.core.management.color import no_style
+
+    from guanxi.activities.models import Interaction
+
+    statements = connection.ops.sequence_reset_sql(no_style(), [Interaction])
+    if statements:
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+
+
+def _at(day: date, hour: int, minute: int = 0) -> datetime:
+    return timezone.make_aware(datetime.combine(day, dtime(hour, minute)))
+
+
+def _next_date(month: int, day: int, after: date) -> date:
+    for year in (after.year, after.year + 1, after.year + 2):
+        try:
+            candidate = date(year, month, day)
+        except ValueError:  # 29 February
+            candidate = date(year, 3, 1)
+        if candidate >= after:
+            return candidate
+    return after
+
+
+def build_showcase(now: datetime) -> bool:
+    """Hand-written days of the named salespeople: what the first screens of the demo show.
+
+    张伟 (``sales``) has a visit with agreed points and people from both sides, a care message
+    with a gift, follow-ups due today, overdue and coming up, done ones with their outcome,
+    a birthday and a Spring Festival greeting planned, support given, and a project with a
+    cost change waiting for the customer; 陈静 (``sales2``) has a smaller day. Written through
+    the services (audited, cadence applied), once.
+    """
+    from decimal import Decimal as D
+
+    from lunardate import LunarDate
+
+    from guanxi.activities import services
+    from guanxi.activities.models import CarePlan, CostChange, FollowUp, Interaction, Phase, Project, Support
+    from guanxi.core.models import CodeSequence, User
+    from guanxi.customers.models import Account, Contact
+
+    if CodeSequence.objects.filter(name=SHOWCASE_MARKER).exists():
+        return False
+    users = {u.username: u for u in User.objects.filter(username__in=["sales", "sales2", "manager"])}
+    sales = users.get("sales")
+    if sales is None:
+        return False
+    today = _anchor(now)
+    # Real time may be behind a pinned ``now`` (tests): nothing is logged after either.
+    latest = min(now, timezone.now())
+    day = lambda n: today - timedelta(days=n)  # noqa: E731
+
+    def book(user: User, n: int) -> list[Account]:
+        return list(Account.objects.filter(owner=user).exclude(grade="").order_by("-score", "pk")[:n])
+
+    def people(account: Account) -> list[Contact]:
+        return list(Contact.objects.filter(account=account).order_by("pk"))
+
+    def log(user: User, account: Account, when: datetime, **fields: Any) -> Any:
+        return services.interaction_create(actor=user, account=account, occurred_at=min(when, latest), **fields)
+
+    def plan(user: User, account: Account, title: str, due: datetime, **fields: Any) -> FollowUp:
+        return services.followup_create(actor=user, account=account, title=title, due_at=due, owner=user, **fields)
+
+    with transaction.atomic():
+        accounts = book(sales, 5)
+        if len(accounts) < 5:
+            return False
+        top, second, third, fourth, fifth = accounts
+        them = people(top)
+        manager = users.get("manager")
+        visit = log(sales, top, _at(day(12), 10, 30), kind="visit", purpose="deal", subject="年度采购框架协议洽谈",
+                    summary=f"上门拜访{them[0].name}和{them[1].name}，介绍了今年新款数控机床的性能、交期和售后方案。"
+                            "对方对交期和付款方式比较关心，希望分三期付款。",
+                    outcome="对方原则同意签订年度框架协议，单价还需再议。",
+                    agreements="本周五前提供正式报价单\n下月初安排对方到我司工厂参观\n技术部提供设备选型方案",
+                    their_people=[them[0].pk, them[1].pk], our_people=[manager.pk] if manager else [])
+        quote = plan(sales, top, "发送正式报价单", _at(day(9), 17), interaction=visit, contact=them[0])
+        services.followup_complete(actor=sales, followup=quote, outcome="报价单已邮件发送，对方确认收到。")
+        FollowUp.objects.filter(pk=quote.pk).update(done_at=_at(day(9), 16, 20))  # done then, not today
+        log(sales, top, _at(day(3), 15, 10), kind="call", purpose="deal", subject="报价细节电话确认",
+            summary=f"与{them[0].name}电话沟通报价，对方希望单价再降 3%，并要求延长质保一年。",
+            outcome="答应请示领导后回复。", their_people=[them[0].pk])
+        plan(sales, top, "回复降价和延保要求", _at(today, 10), contact=them[0],
+             notes="领导同意最多降 2%，质保可延长一年。")
+        plan(sales, top, "安排客户来厂参观", _at(today + timedelta(days=6), 9, 30), contact=them[1])
+
+        them2 = people(second)
+        meeting = log(sales, second, _at(day(5), 14), kind="meeting", purpose="service", subject="设备调试问题协调会",
+                      summary=f"在客户会议室与{them2[0].name}、设备科开会，讨论上月交付的两台注塑机调试中出现的温控问题。",
+                      outcome="确认是参数设置问题，不涉及设备质量。",
+                      agreements="我方派工程师上门重新调试\n客户安排两名操作员参加培训",
+                      their_people=[them2[0].pk])
+        plan(sales, second, "安排工程师上门调试", _at(day(2), 9), interaction=meeting, contact=them2[0])
+        plan(sales, second, "电话回访设备使用情况", _at(today, 15), contact=them2[0])
+
+        them3 = people(third)
+        log(sales, third, _at(day(1), 19, 20), kind="message", purpose="care", subject="节日问候",
+            summary=f"微信问候{them3[0].name}，送上一盒茶叶，聊了聊他最近学的书法。", outcome="对方很高兴，约了下月喝茶。",
+            gift="茶叶礼盒", gift_value=D("560"), their_people=[them3[0].pk])
+        log(sales, fourth, _at(day(20), 11), kind="email", purpose="information", subject="新产品资料",
+            summary="给采购部发邮件，附上伺服电机新品目录和三个同行业案例。", outcome="对方回复下季度有采购计划。")
+        intel = log(sales, fifth, _at(day(8), 16, 40), kind="call", purpose="intelligence", subject="竞争对手动态",
+                    summary="与对方采购经理闲聊，了解到竞争对手近期报价低了约 8%，并承诺 30 天账期。",
+                    outcome="需要核实竞争对手的真实报价。")
+        plan(sales, fifth, "核实竞争对手报价", _at(day(5), 10), interaction=intel)
+        plan(sales, fourth, "准备技术交流会材料", _at(today + timedelta(days=3), 14))
+
+        # Care: the nearest birthday among the top account's people, and the Spring Festival.
+        def next_birthday(p: Contact) -> date:
+            return _next_date(p.birthday.month, p.birthday.day, today) if p.birthday else today + timedelta(days=10)
+
+        person = min(them, key=next_birthday)
+        birthday = next_birthday(person)
+        CarePlan.objects.create(account=top, contact=person, occasion="birthday", date=birthday, owner=sales,
+                                message=f"{person.name}总：祝您生日快乐，身体健康，万事如意！", gift="蛋糕券",
+                                gift_value=D("300"))
+        spring = LunarDate(today.year, 1, 1).to_solar_date()
+        if spring < today:
+            spring = LunarDate(today.year + 1, 1, 1).to_solar_date()
+        CarePlan.objects.create(account=second, contact=them2[0], occasion="spring_festival", date=spring, owner=sales,
+                                message="值此新春佳节，感谢您一年来的信任与支持，恭祝阖家幸福、新春快乐！",
+                                gift="年货礼包", gift_value=D("388"))
+        Support.objects.create(account=second, kind="training", owner=sales, given_on=day(25), value=D("8000"),
+                               description="为客户设备操作人员组织两天免费培训（12 人），内容为注塑机操作与保养。",
+                               outcome="操作失误明显减少，客户设备科很满意。")
+        Support.objects.create(account=top, kind="policy", owner=sales, given_on=day(40),
+                               description="协助客户申报本市智能制造专项补贴，提供设备清单和技术说明。",
+                               outcome="申报材料已提交，等待审批。")
+
+        project = Project.objects.create(account=top, name="生产线自动化改造项目", owner=sales,
+                                         goal="三条装配线改为自动化，人工减少 40%，年内投产。",
+                                         starts_on=day(60), ends_on=today + timedelta(days=120), budget=D("1200000"))
+        Phase.objects.create(project=project, position=1, name="方案设计", owner=sales, goal="完成工艺方案和设备选型",
+                             starts_on=day(60), ends_on=day(31), cost=D("150000"), state="done")
+        install = Phase.objects.create(project=project, position=2, name="设备安装", owner=sales,
+                                       goal="安装机器人和输送线，完成单机调试", starts_on=day(30),
+                                       ends_on=today + timedelta(days=45), cost=D("850000"), state="active")
+        Phase.objects.create(project=project, position=3, name="联调验收", owner=sales, goal="整线联调，客户验收",
+                             starts_on=today + timedelta(days=46), ends_on=today + timedelta(days=120),
+                             cost=D("200000"))
+        CostChange.objects.create(phase=install, amount=D("85000"), requested_by=sales,
+                                  reason="客户要求增加两台视觉检测设备，费用增加 85,000 元。")
+
+        mate = users.get("sales2")
+        mine = book(mate, 2) if mate else []
+        if mate and len(mine) == 2:
+            them4 = people(mine[0])
+            log(mate, mine[0], _at(day(4), 10), kind="visit", purpose="information", subject="了解明年采购计划",
+                summary=f"拜访{them4[0].name}，了解到对方明年计划新增一条生产线。", outcome="对方下月发来需求清单。",
+                their_people=[them4[0].pk])
+            plan(mate, mine[0], "索取需求清单", _at(day(1), 10), contact=them4[0])
+            plan(mate, mine[1], "电话问候", _at(today, 11))
+        # The last contact date follows the newest contact (completing the quote above today moved it).
+        Account.all_objects.filter(pk=top.pk).update(
+            last_activity_at=Interaction.objects.filter(account=top).order_by("-occurred_at")
+            .values_list("occurred_at", flat=True).first())
+        CodeSequence.objects.create(name=SHOWCASE_MARKER, value=1)
+    return True
+
+
+def build_activities(*, seed: int = DEFAULT_SEED, now: datetime | None = None,
+                     stdout: _Writer | None = None) -> bool:
+    """Add the contact history to a built demo company, unless it has it already; resumable."""
+    from guanxi.core.models import CodeSequence
+
+    now = now or timezone.now()
+    if CodeSequence.objects.filter(name=ACTIVITY_DONE).exists():
+        return False
+    _ensure_cadence_rules()
+    CodeSequence.objects.get_or_create(name=ACTIVITY_MARKER)
+    if stdout is not None:
+        stdout.write("正在生成联系与跟进记录 / building interactions and follow-ups …\n")
+    started = time.perf_counter()
+    interactions, followups = _insert_activities(seed, now, stdout)
+    _reset_sequences()
+    build_showcase(now)
+    if stdout is not None:
+        stdout.write(f"  {interactions:,} interactions, {followups:,} follow-ups in "
+                     f"{time.perf_counter() - started:.1f} s\n")
+    CodeSequence.objects.get_or_create(name=ACTIVITY_DONE)
+    return True
+
+
 def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | None = None,
                now: datetime | None = None) -> dict[str, Any]:
     """Build the demo company of ``size`` (S, M or L) unless it is already there.
@@ -788,6 +1281,7 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
     after a smaller one adds the missing departments, users and accounts; an interrupted
     build resumes at its last committed batch. ``now`` pins the end of the history (tests).
     """
+    from guanxi.activities.models import FollowUp, Interaction
     from guanxi.core.models import CodeSequence, Department, User
     from guanxi.customers.models import Account, Contact
 
@@ -811,10 +1305,19 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
             _ensure_teams(plan, departments, users)
             CodeSequence.objects.get_or_create(name=MARKER)
         _insert_accounts(plan, seed, now, users, stdout)
+        # New accounts need their contact history too.
+        CodeSequence.objects.filter(name=ACTIVITY_DONE).delete()
         # Bulk loads leave the planner's statistics stale (PostgreSQL then estimates 73
         # alive accounts out of 100,000 and picks bitmap scans and sorts): refresh them.
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
+    # Separate from the accounts: a company built before contacts existed gets them now.
+    activities_started = time.perf_counter()
+    if build_activities(seed=seed, now=now, stdout=stdout):
+        created = True
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    activities_seconds = time.perf_counter() - activities_started
     return {
         "size": size,
         "created": created,
@@ -822,5 +1325,8 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
         "users": User.objects.count(),
         "accounts": Account.objects.count(),
         "contacts": Contact.objects.count(),
+        "interactions": Interaction.objects.count(),
+        "followups": FollowUp.objects.count(),
         "seconds": round(time.perf_counter() - started, 2),
+        "activities_seconds": round(activities_seconds, 2),
     }

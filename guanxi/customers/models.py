@@ -310,6 +310,9 @@ class Account(SoftDeletable, Approvable, Versioned):
             # The desk's "returning to the pool" panel: a salesperson's announced returns only.
             models.Index(fields=["owner", "pool_notice_at"], condition=Q(pool_notice_at__isnull=False),
                          name="account_owner_pool_notice"),
+            # The business check counts a salesperson's live accounts by grade from the index
+            # alone (measured at M: p95 59–67 → 51 ms).
+            models.Index(fields=["owner", "grade"], condition=Q(deleted_at__isnull=True), name="account_owner_grade_alive"),
         ]
 
     def __str__(self) -> str:
