@@ -218,20 +218,29 @@ def interaction_list_for(user: Any, params: Any = None) -> QuerySet[Interaction]
     if owner:
         owner_id = managed_owner(user, owner, errors)
         qs = qs.filter(owner_id=owner_id)
+    qs = _account_and_range(qs, params, errors, field="occurred_at", start_key="from", end_key="to")
+    _bad(errors)
+    return qs.order_by("-occurred_at", "-id")
+
+
+def _account_and_range(qs: QuerySet[M], params: Any, errors: dict[str, list[str]], *, field: str,
+                       start_key: str, end_key: str) -> QuerySet[M]:
+    """The ``account`` filter and a ``start_key``/``end_key`` range (dates or date-times) on ``field``."""
+    from django.utils.translation import gettext as _
+
     account = _param(params, "account")
     if account:
         if not account.isdigit():
             errors["account"] = [_("Unknown value “%(value)s”.") % {"value": account}]
         else:
             qs = qs.filter(account_id=int(account))
-    start = _day_or_time(_param(params, "from"), "from", errors)
-    end = _day_or_time(_param(params, "to"), "to", errors, end=True)
+    start = _day_or_time(_param(params, start_key), start_key, errors)
+    end = _day_or_time(_param(params, end_key), end_key, errors, end=True)
     if start is not None:
-        qs = qs.filter(occurred_at__gte=start)
+        qs = qs.filter(**{f"{field}__gte": start})
     if end is not None:
-        qs = qs.filter(occurred_at__lt=end)
-    _bad(errors)
-    return qs.order_by("-occurred_at", "-id")
+        qs = qs.filter(**{f"{field}__lt": end})
+    return qs
 
 
 FOLLOWUP_STATES = ("open", "done", "cancelled", "all")
@@ -255,18 +264,7 @@ def followup_list_for(user: Any, params: Any = None, *, default_owner: str = "me
         errors["state"] = [_("Unknown value “%(value)s”.") % {"value": state}]
     elif state != "all":
         qs = qs.filter(state=state)
-    account = _param(params, "account")
-    if account:
-        if not account.isdigit():
-            errors["account"] = [_("Unknown value “%(value)s”.") % {"value": account}]
-        else:
-            qs = qs.filter(account_id=int(account))
-    start = _day_or_time(_param(params, "due_from"), "due_from", errors)
-    end = _day_or_time(_param(params, "due_to"), "due_to", errors, end=True)
-    if start is not None:
-        qs = qs.filter(due_at__gte=start)
-    if end is not None:
-        qs = qs.filter(due_at__lt=end)
+    qs = _account_and_range(qs, params, errors, field="due_at", start_key="due_from", end_key="due_to")
     overdue = _param(params, "overdue").lower()
     if overdue in ("1", "true", "yes", "on"):
         qs = qs.filter(state=FollowUp.State.OPEN, due_at__lt=timezone.now())

@@ -22,6 +22,7 @@ from guanxi.activities.models import CarePlan, GreetingTemplate, Interaction, Oc
 from guanxi.activities.selectors import care as reads
 from guanxi.activities.selectors import care_scope, get_one, support_scope
 from guanxi.activities.services import care as services
+from guanxi.activities.views import error_text, style_form
 from guanxi.core.errors import Forbidden, NotFound, ServiceError
 from guanxi.core.permissions import declare as requires
 from guanxi.core.permissions import has_perm
@@ -37,19 +38,6 @@ MONTH_LIMIT = 300
 SEND_KINDS = [(k, label) for k, label in Interaction.Kind.choices
               if k in (Interaction.Kind.MESSAGE, Interaction.Kind.VISIT, Interaction.Kind.CALL,
                        Interaction.Kind.EMAIL, Interaction.Kind.MEETING)]
-
-
-def _style(form: forms.Form) -> forms.Form:
-    for field in form.fields.values():
-        widget = field.widget
-        if isinstance(widget, forms.CheckboxInput | forms.CheckboxSelectMultiple | forms.HiddenInput):
-            continue
-        widget.attrs.setdefault("class", "form-select" if isinstance(widget, forms.Select) else "form-control")
-    return form
-
-
-def _error_text(exc: ServiceError) -> str:
-    return "; ".join([m for ms in exc.errors.values() for m in ms] or [exc.message])
 
 
 # --- The care calendar ---------------------------------------------------------------------------
@@ -92,7 +80,7 @@ class CarePlanForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["contact"].choices = [("", _("(the account as a whole)")),  # type: ignore[attr-defined]
                                           *[(str(c.pk), c.name + (f" · {c.title}" if c.title else "")) for c in people]]
-        _style(self)
+        style_form(self)
 
 
 def _people(account_id: int) -> list[Contact]:
@@ -180,7 +168,7 @@ class SentForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _style(self)
+        style_form(self)
 
 
 @requires("care.change")
@@ -213,7 +201,7 @@ def care_plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         services.care_plan_cancel(actor=request.user, plan=plan,
                                   expected_version=int(version) if version.isdigit() else None)
     except ServiceError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, _("Cancelled."))
     return redirect(reverse("activities:care-calendar") + f"?month={plan.date:%Y-%m}")
@@ -238,7 +226,7 @@ def care_festival(request: HttpRequest) -> HttpResponse:
         try:
             created = services.care_plans_for_festival(actor=user, occasion=occasion, date=day, contacts=chosen)
         except ServiceError as exc:
-            messages.error(request, _error_text(exc))
+            messages.error(request, error_text(exc))
         else:
             messages.success(request, _("%(n)d greetings planned.") % {"n": len(created)})
             return redirect(reverse("activities:care-calendar") + f"?month={day:%Y-%m}")
@@ -264,7 +252,7 @@ class GreetingForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _style(self)
+        style_form(self)
 
 
 @requires("greeting.manage")
@@ -350,7 +338,7 @@ class SupportForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _style(self)
+        style_form(self)
 
 
 @requires("care.view")
@@ -408,7 +396,7 @@ def support_delete(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         services.support_delete(actor=request.user, support=support)
     except ServiceError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, _("Moved to the recycle bin."))
     return redirect("activities:support-list", account_pk=support.account_id)

@@ -19,6 +19,7 @@ from guanxi.activities.models import CostChange, Phase, Project
 from guanxi.activities.selectors import cost_change_scope, get_one, phase_scope, project_scope
 from guanxi.activities.selectors import projects as reads
 from guanxi.activities.services import projects as services
+from guanxi.activities.views import error_text, style_form
 from guanxi.core import selectors as core_selectors
 from guanxi.core.errors import Invalid, NotFound, ServiceError
 from guanxi.core.models import User
@@ -33,19 +34,6 @@ from guanxi.customers.selectors import account_scope
 PAGE_SIZE = 50
 ACCOUNT_CHOICES = 300  # accounts offered when a project is started from the list
 OWNER_CHOICES = 500
-
-
-def _style(form: forms.Form) -> forms.Form:
-    for field in form.fields.values():
-        widget = field.widget
-        if isinstance(widget, forms.CheckboxInput | forms.RadioSelect | forms.HiddenInput):
-            continue
-        widget.attrs.setdefault("class", "form-select" if isinstance(widget, forms.Select) else "form-control")
-    return form
-
-
-def _error_text(exc: ServiceError) -> str:
-    return "; ".join([m for ms in exc.errors.values() for m in ms] or [exc.message])
 
 
 def _owner_choices() -> list[tuple[str, str]]:
@@ -84,7 +72,7 @@ class ProjectForm(forms.Form):
             del self.fields["account"]
         else:
             _choices(self, "account", [("", "—"), *accounts])
-        _style(self)
+        style_form(self)
 
 
 class ProjectEditForm(ProjectForm):
@@ -109,7 +97,7 @@ class PhaseForm(forms.Form):
         self.fields["starts_on"].label = gettext_lazy("Starts on")
         self.fields["ends_on"].label = gettext_lazy("Ends on")
         _choices(self, "owner", _owner_choices())
-        _style(self)
+        style_form(self)
 
 
 class PhaseEditForm(PhaseForm):
@@ -128,7 +116,7 @@ class CostChangeForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _style(self)
+        style_form(self)
 
 
 DECISIONS = [("approve", gettext_lazy("The customer approved")), ("decline", gettext_lazy("The customer declined"))]
@@ -149,7 +137,7 @@ class RecordDecisionForm(forms.Form):
     def __init__(self, *args: Any, files_of_account: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _choices(self, "evidence_id", [("", "—"), *files_of_account])
-        _style(self)
+        style_form(self)
 
 
 class PublicDecisionForm(forms.Form):
@@ -159,7 +147,7 @@ class PublicDecisionForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _style(self)
+        style_form(self)
 
 
 # --- The list --------------------------------------------------------------------------------
@@ -261,7 +249,7 @@ def project_state(request: HttpRequest, pk: int) -> HttpResponse:
         services.project_update(actor=request.user, project=project, changes={"state": to},
                                 expected_version=_version(request))
     except ServiceError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, _("The project is now %(state)s.") % {"state": project.get_state_display()})
     return redirect("activities:project-detail", pk=pk)
@@ -333,7 +321,7 @@ def phase_move(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             services.phase_move(actor=request.user, phase=phase, position=phase.position + step)
         except ServiceError as exc:
-            messages.error(request, _error_text(exc))
+            messages.error(request, error_text(exc))
     return redirect(reverse("activities:project-detail", args=[phase.project_id]) + "#phases")
 
 
@@ -342,7 +330,7 @@ def _phase_action(request: HttpRequest, pk: int, action: Any, done: str) -> Http
     try:
         action(actor=request.user, phase=phase, expected_version=_version(request))
     except ServiceError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, done % {"name": phase.name})
     return redirect(reverse("activities:project-detail", args=[phase.project_id]) + "#phases")
@@ -399,7 +387,7 @@ def cost_change_link(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         token = services.cost_change_reissue(actor=request.user, change=change)
     except ServiceError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
         return redirect("activities:project-detail", pk=change.phase.project_id)
     return _link_page(request, change, token)
 
@@ -412,7 +400,7 @@ def cost_change_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
         services.cost_change_withdraw(actor=request.user, change=change, note=request.POST.get("note", ""),
                                       expected_version=_version(request))
     except ServiceError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     else:
         messages.success(request, _("The cost change was withdrawn; the customer's link no longer works."))
     return redirect("activities:project-detail", pk=change.phase.project_id)
