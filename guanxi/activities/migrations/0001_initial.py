@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('customers', '0008_desk_pool_notice_index'),
+        ('customers', '0007_live_account_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
