@@ -34,12 +34,14 @@ FOLLOWUP_EDITABLE = ("title", "notes", "contact")
 FUTURE_SLACK = dt.timedelta(hours=1)
 
 
-def _require(actor: Any, perm: str) -> None:
+def require(actor: Any, perm: str) -> None:
+    """The right first: every service of the app starts here."""
     if not has_perm(actor, perm):
         raise Forbidden()
 
 
-def _raise_if(errors: dict[str, list[str]]) -> None:
+def raise_if(errors: dict[str, list[str]]) -> None:
+    """Every field's messages at once, before anything is written."""
     if errors:
         raise Invalid(errors=errors)
 
@@ -76,7 +78,7 @@ def _validate_interaction(obj: Interaction | None, changes: dict[str, Any]) -> d
         changes = {**changes, "occurred_at": when or timezone.now()}
     cleaned, more = clean_fields(Interaction, obj, changes, required={"summary": _("Write what was said or done.")})
     errors.update({k: v for k, v in more.items() if k not in errors})
-    _raise_if(errors)
+    raise_if(errors)
     return cleaned
 
 
@@ -96,7 +98,7 @@ def _people(account: Account, contacts: Iterable[Any], users: Iterable[Any],
     files = list(AccountAttachment.objects.filter(account=account, pk__in=file_ids))
     if len(files) != len(file_ids):
         errors["attachments"] = [_("Choose files of this account.")]
-    _raise_if(errors)
+    raise_if(errors)
     return theirs, ours, files
 
 
@@ -111,7 +113,7 @@ def interaction_create(*, actor: Any, account: Account, kind: str, summary: str,
     this contact (or created when the account has none open), and ``next_step`` (title,
     due_at, optional owner) adds a follow-up agreed during the contact.
     """
-    _require(actor, "interaction.add")
+    require(actor, "interaction.add")
     unknown = set(fields) - set(INTERACTION_EDITABLE)
     if unknown:
         raise Invalid(errors={k: [_("This field cannot be set here.")] for k in sorted(unknown)})
@@ -157,9 +159,9 @@ def interaction_log(*, actor: Any, account: Account, upload: Any = None, upload_
     of the same account — is marked done with the summary as its outcome. All or nothing."""
     from guanxi.customers.services.lists import attachment_upload
 
-    _require(actor, "interaction.add")
+    require(actor, "interaction.add")
     if completes is not None:
-        _require(actor, "followup.change")
+        require(actor, "followup.change")
         if completes.account_id != account.pk:
             raise Invalid(errors={"followup": [_("This follow-up belongs to another account.")]})
     files = list(fields.pop("attachments", None) or ())
@@ -183,7 +185,7 @@ def interaction_edit(*, actor: Any, interaction: Interaction, changes: dict[str,
     """Change an interaction's fields and, given as lists of ids, who was present and its files.
 
     One version check covers both: a stale ``expected_version`` changes nothing (Conflict)."""
-    _require(actor, "interaction.change")
+    require(actor, "interaction.change")
     changes = dict(changes)
     relations = {name: changes.pop(name) for name in INTERACTION_RELATIONS if name in changes}
     if expected_version is not None and int(expected_version) != interaction.version:
@@ -229,7 +231,7 @@ def _due(value: Any) -> dt.datetime:
     when = _when(value, "due_at", errors)
     if when is None and not errors:
         errors["due_at"] = [_("Choose when it is due.")]
-    _raise_if(errors)
+    raise_if(errors)
     assert when is not None
     return when
 
@@ -238,7 +240,7 @@ def _due(value: Any) -> dt.datetime:
 def followup_create(*, actor: Any, account: Account, title: str, due_at: Any, owner: Any = None,
                     contact: Contact | int | None = None, notes: str = "", interaction: Interaction | None = None,
                     source: str = FollowUp.Source.MANUAL) -> FollowUp:
-    _require(actor, "followup.add")
+    require(actor, "followup.add")
     owner = owner or account.owner or actor
     if isinstance(owner, int):
         owner = User.objects.filter(pk=owner).first()
@@ -249,11 +251,11 @@ def followup_create(*, actor: Any, account: Account, title: str, due_at: Any, ow
         contact = Contact.objects.filter(pk=contact).first() or Contact(pk=-1)
     if contact is not None and contact.account_id != account.pk:
         errors["contact"] = [_("Choose a person who works at this account.")]
-    _raise_if(errors)
+    raise_if(errors)
     when = _due(due_at)
     _check_owner_sees(owner, account)
     cleaned, errors = clean_fields(FollowUp, None, {"title": title, "notes": notes}, required={})
-    _raise_if(errors)
+    raise_if(errors)
     followup = FollowUp.objects.create(account=account, contact=contact, owner=owner, due_at=when, source=source,
                                        interaction=interaction, **cleaned)
     audit.record(actor=actor, action="create", obj=followup, changes=audit.creation_changes(followup, skip_empty=True))
@@ -270,7 +272,7 @@ def followup_complete(*, actor: Any, followup: FollowUp, outcome: str = "", expe
                       next_step: dict[str, Any] | None = None) -> FollowUp:
     """Mark a follow-up done. The next step (if given) is planned; with nothing left open on
     the account, the cadence rule plans the next contact."""
-    _require(actor, "followup.change")
+    require(actor, "followup.change")
     _open(followup)
     now = timezone.now()
     records.apply_update(actor=actor, obj=followup, expected_version=expected_version, note=_("Done"),
@@ -287,7 +289,7 @@ def followup_complete(*, actor: Any, followup: FollowUp, outcome: str = "", expe
 @transaction.atomic
 def followup_reschedule(*, actor: Any, followup: FollowUp, due_at: Any, expected_version: int | None = None,
                         note: str = "") -> FollowUp:
-    _require(actor, "followup.change")
+    require(actor, "followup.change")
     _open(followup)
     records.apply_update(actor=actor, obj=followup, expected_version=expected_version, note=note,
                          changes={"due_at": _due(due_at), "overdue_notified_at": None})
@@ -297,7 +299,7 @@ def followup_reschedule(*, actor: Any, followup: FollowUp, due_at: Any, expected
 @transaction.atomic
 def followup_reassign(*, actor: Any, followup: FollowUp, owner: Any, expected_version: int | None = None,
                       note: str = "") -> FollowUp:
-    _require(actor, "followup.change")
+    require(actor, "followup.change")
     _open(followup)
     if isinstance(owner, int):
         owner = User.objects.filter(pk=owner).first()
@@ -310,7 +312,7 @@ def followup_reassign(*, actor: Any, followup: FollowUp, owner: Any, expected_ve
 
 @transaction.atomic
 def followup_cancel(*, actor: Any, followup: FollowUp, expected_version: int | None = None, note: str = "") -> FollowUp:
-    _require(actor, "followup.change")
+    require(actor, "followup.change")
     _open(followup)
     records.apply_update(actor=actor, obj=followup, expected_version=expected_version, note=note,
                          changes={"state": FollowUp.State.CANCELLED})
@@ -422,14 +424,14 @@ def _validate_rule(obj: CadenceRule | None, changes: dict[str, Any]) -> dict[str
     days = cleaned.get("interval_days")
     if days is not None and not 1 <= int(days) <= 366:
         errors["interval_days"] = [_("Enter between 1 and 366 days.")]
-    _raise_if(errors)
+    raise_if(errors)
     return cleaned
 
 
 @transaction.atomic
 def cadence_rule_create(*, actor: Any, interval_days: Any, grade: str = "", urgency: str = "", title: str = "",
                         active: bool = True) -> CadenceRule:
-    _require(actor, "cadence.manage")
+    require(actor, "cadence.manage")
     cleaned = _validate_rule(None, {"grade": grade, "urgency": urgency, "interval_days": interval_days,
                                     "title": title, "active": active})
     if CadenceRule.objects.filter(grade=cleaned.get("grade", ""), urgency=cleaned.get("urgency", "")).exists():
@@ -442,7 +444,7 @@ def cadence_rule_create(*, actor: Any, interval_days: Any, grade: str = "", urge
 @transaction.atomic
 def cadence_rule_update(*, actor: Any, rule: CadenceRule, changes: dict[str, Any],
                         expected_version: int | None) -> CadenceRule:
-    _require(actor, "cadence.manage")
+    require(actor, "cadence.manage")
     unknown = set(changes) - {"interval_days", "title", "active"}
     if unknown:
         raise Invalid(errors={k: [_("This field cannot be changed here.")] for k in sorted(unknown)})
@@ -519,7 +521,7 @@ def _validate_followup(obj: FollowUp, changes: dict[str, Any]) -> dict[str, Any]
         changes = {**changes, "contact": found}
     cleaned, errors = clean_fields(FollowUp, obj, changes, required={"title": _("Write the next step.")},
                                    passthrough=("contact",))
-    _raise_if(errors)
+    raise_if(errors)
     return cleaned
 
 

@@ -25,6 +25,7 @@ from guanxi.activities import services as activity_services
 from guanxi.activities.models import CalendarFeed, CarePlan, GreetingTemplate, Interaction, Occasion, Support
 from guanxi.activities.selectors import care_scope, support_scope
 from guanxi.activities.selectors.care import FESTIVALS, PLACEHOLDERS, greeting_for, greeting_templates
+from guanxi.activities.services import raise_if, require
 from guanxi.core import access, audit, registry
 from guanxi.core.errors import Conflict, Forbidden, Invalid
 from guanxi.core.models import User
@@ -38,16 +39,6 @@ CARE_PLAN_EDITABLE = ("occasion", "date", "message", "gift", "gift_value", "cont
 SUPPORT_EDITABLE = ("kind", "description", "value", "given_on", "outcome")
 GREETING_EDITABLE = ("occasion", "depth", "body")
 FESTIVAL_OCCASIONS = frozenset(code for code, *_rest in FESTIVALS)
-
-
-def _require(actor: Any, perm: str) -> None:
-    if not has_perm(actor, perm):
-        raise Forbidden()
-
-
-def _raise_if(errors: dict[str, list[str]]) -> None:
-    if errors:
-        raise Invalid(errors=errors)
 
 
 def _not_negative(cleaned: dict[str, Any], field: str, errors: dict[str, list[str]]) -> None:
@@ -99,7 +90,7 @@ def _validate_plan(obj: CarePlan | None, changes: dict[str, Any], *, account_id:
     person = cleaned["contact"] if "contact" in cleaned else (obj.contact if obj else None)
     if occasion == Occasion.BIRTHDAY and person is None and "contact" not in errors:
         errors["contact"] = [_("Choose whose birthday it is.")]
-    _raise_if(errors)
+    raise_if(errors)
     return cleaned
 
 
@@ -111,7 +102,7 @@ def care_plan_create(*, actor: Any, account: Account, occasion: str, date: Any, 
     Without ``message``, the suggested greeting for the occasion and the person's
     relationship depth is filled in.
     """
-    _require(actor, "care.add")
+    require(actor, "care.add")
     cleaned = _validate_plan(None, {"occasion": occasion, "date": date, "contact": contact, "message": message,
                                     "gift": gift, "gift_value": gift_value}, account_id=account.pk)
     owner = _owner(owner, account, actor)
@@ -127,12 +118,12 @@ def care_plans_for_festival(*, actor: Any, occasion: str, date: Any, contacts: I
     """Plan the festival's greeting for each of ``contacts`` (already fetched through their
     scope), worded for each one's relationship depth. People who already have a plan for
     this festival and day are skipped. Returns the plans created."""
-    _require(actor, "care.add")
+    require(actor, "care.add")
     errors: dict[str, list[str]] = {}
     if occasion not in FESTIVAL_OCCASIONS:
         errors["occasion"] = [_("Choose a festival.")]
     day = _date(date, "date", errors)
-    _raise_if(errors)
+    raise_if(errors)
     assert day is not None
     people = list(contacts)
     if not people:
@@ -179,7 +170,7 @@ def care_plan_delete(*, actor: Any, plan: CarePlan, expected_version: int | None
 
 @transaction.atomic
 def care_plan_cancel(*, actor: Any, plan: CarePlan, expected_version: int | None = None, note: str = "") -> CarePlan:
-    _require(actor, "care.change")
+    require(actor, "care.change")
     if plan.state != CarePlan.State.PLANNED:
         raise Invalid(_("Only a greeting that is still planned can be cancelled."))
     records.apply_update(actor=actor, obj=plan, expected_version=expected_version, note=note,
@@ -198,7 +189,7 @@ def care_plan_mark_sent(*, actor: Any, plan: CarePlan, kind: str = Interaction.K
     last-contact date and its cadence follow-up — links it to the plan, and marks the plan
     sent. ``message``, ``gift`` and ``gift_value`` given here replace the planned ones.
     """
-    _require(actor, "care.change")
+    require(actor, "care.change")
     if plan.state != CarePlan.State.PLANNED:
         raise Invalid(_("Only a greeting that is still planned can be marked as sent."))
     if expected_version is not None and int(expected_version) != plan.version:
@@ -212,7 +203,7 @@ def care_plan_mark_sent(*, actor: Any, plan: CarePlan, kind: str = Interaction.K
         changes["gift_value"] = gift_value
     cleaned, errors = clean_fields(CarePlan, plan, changes, required={})
     _not_negative(cleaned, "gift_value", errors)
-    _raise_if(errors)
+    raise_if(errors)
     final = {"message": plan.message, "gift": plan.gift, "gift_value": plan.gift_value, **cleaned}
     account = Account.objects.get(pk=plan.account_id)
     person = Contact.objects.filter(pk=plan.contact_id, account_id=plan.account_id).first() if plan.contact_id else None
@@ -240,14 +231,14 @@ def _validate_template(obj: GreetingTemplate | None, changes: dict[str, Any]) ->
     if unknown and "body" not in errors:
         errors["body"] = [_("Unknown placeholder %(found)s; use %(known)s.") % {
             "found": ", ".join(unknown), "known": ", ".join(PLACEHOLDERS)}]
-    _raise_if(errors)
+    raise_if(errors)
     return cleaned
 
 
 @transaction.atomic
 def greeting_template_create(*, actor: Any, occasion: str, body: str, depth: str = "") -> GreetingTemplate:
     """Save the wording for an occasion (and a relationship depth; empty: any depth)."""
-    _require(actor, "greeting.manage")
+    require(actor, "greeting.manage")
     cleaned = _validate_template(None, {"occasion": occasion, "depth": depth or "", "body": body})
     if GreetingTemplate.objects.filter(occasion=cleaned["occasion"], depth=cleaned.get("depth", "")).exists():
         raise Invalid(errors={"depth": [_("A greeting for this occasion and depth exists already; change that one.")]})
@@ -264,7 +255,7 @@ def greeting_template_create(*, actor: Any, occasion: str, body: str, depth: str
 @transaction.atomic
 def greeting_template_update(*, actor: Any, template: GreetingTemplate, changes: dict[str, Any],
                              expected_version: int | None) -> GreetingTemplate:
-    _require(actor, "greeting.manage")
+    require(actor, "greeting.manage")
     unknown = set(changes) - set(GREETING_EDITABLE)
     if unknown:
         raise Invalid(errors={k: [_("This field cannot be changed here.")] for k in sorted(unknown)})
@@ -278,7 +269,7 @@ def greeting_template_update(*, actor: Any, template: GreetingTemplate, changes:
 @transaction.atomic
 def greeting_template_delete(*, actor: Any, template: GreetingTemplate) -> None:
     """Remove a saved wording; the built-in one (or the occasion's general one) applies again."""
-    _require(actor, "greeting.manage")
+    require(actor, "greeting.manage")
     audit.record(actor=actor, action="delete", obj=template, changes=audit.creation_changes(template))
     template.delete()
 
@@ -292,7 +283,7 @@ def _validate_support(obj: Support | None, changes: dict[str, Any]) -> dict[str,
     given = cleaned.get("given_on")
     if given is not None and "given_on" not in errors and given > timezone.localdate():
         errors["given_on"] = [_("Record support once it has been given.")]
-    _raise_if(errors)
+    raise_if(errors)
     return cleaned
 
 
@@ -300,7 +291,7 @@ def _validate_support(obj: Support | None, changes: dict[str, Any]) -> dict[str,
 def support_create(*, actor: Any, account: Account, kind: str, description: str, value: Any = None,
                    given_on: Any = None, outcome: str = "", owner: Any = None) -> Support:
     """Record help given to a visible account: policy, funding, people or training."""
-    _require(actor, "care.add")
+    require(actor, "care.add")
     cleaned = _validate_support(None, {"kind": kind, "description": description, "value": value,
                                        "given_on": given_on or timezone.localdate(), "outcome": outcome})
     owner = _owner(owner, account, actor)

@@ -27,8 +27,9 @@ from django.utils.translation import gettext_lazy
 from guanxi.activities.models import CostChange, Phase, Project
 from guanxi.activities.selectors import cost_change_scope, phase_scope, project_scope
 from guanxi.activities.selectors.projects import cost_change_for_link, link_token
+from guanxi.activities.services import raise_if, require
 from guanxi.core import access, audit, registry
-from guanxi.core.errors import Conflict, Forbidden, Invalid
+from guanxi.core.errors import Conflict, Invalid
 from guanxi.core.models import User
 from guanxi.core.permissions import has_perm
 from guanxi.core.services import records
@@ -46,16 +47,6 @@ CUSTOMER_NAME_MAX = 100
 
 def link_days() -> int:
     return max(1, int(getattr(settings, "GUANXI_COST_LINK_DAYS", 7)))
-
-
-def _require(actor: Any, perm: str) -> None:
-    if not has_perm(actor, perm):
-        raise Forbidden()
-
-
-def _raise_if(errors: dict[str, list[str]]) -> None:
-    if errors:
-        raise Invalid(errors=errors)
 
 
 def _user(value: Any) -> User | None:
@@ -139,7 +130,7 @@ def _validate_project(obj: Project | None, changes: dict[str, Any], account: Acc
                 errors["state"] = [str(PENDING_MESSAGE)]
         elif state == Project.State.CANCELLED and waiting:
             errors["state"] = [_("Withdraw the cost change waiting for the customer before cancelling the project.")]
-    _raise_if(errors)
+    raise_if(errors)
     return cleaned
 
 
@@ -147,7 +138,7 @@ def _validate_project(obj: Project | None, changes: dict[str, Any], account: Acc
 def project_create(*, actor: Any, account: Account, name: str, goal: str = "", owner: Any = None,
                    starts_on: Any = None, ends_on: Any = None, budget: Any = 0) -> Project:
     """Start a project for a visible account; the owner (default: the actor) must see it."""
-    _require(actor, "project.add")
+    require(actor, "project.add")
     cleaned = _validate_project(None, {"name": name, "goal": goal, "owner": owner or actor, "starts_on": starts_on,
                                        "ends_on": ends_on, "budget": Decimal("0") if budget in (None, "") else budget},
                                 account=account)
@@ -184,7 +175,7 @@ def _validate_phase(obj: Phase | None, changes: dict[str, Any], project: Project
     if cost is not None and cost < 0:
         errors["cost"] = [_("The cost cannot be negative.")]
     _check_dates(cleaned, obj, errors)
-    _raise_if(errors)
+    raise_if(errors)
     return cleaned
 
 
@@ -192,7 +183,7 @@ def _validate_phase(obj: Phase | None, changes: dict[str, Any], project: Project
 def phase_add(*, actor: Any, project: Project, name: str, goal: str = "", owner: Any = None, starts_on: Any = None,
               ends_on: Any = None, cost: Any = 0) -> Phase:
     """Add a planned phase at the end of a visible, active project with its agreed cost."""
-    _require(actor, "project.change")
+    require(actor, "project.change")
     _project_open(project)
     cleaned = _validate_phase(None, {"name": name, "goal": goal, "owner": owner or project.owner_id or actor,
                                      "starts_on": starts_on, "ends_on": ends_on,
@@ -213,7 +204,7 @@ def phase_update(*, actor: Any, phase: Phase, changes: dict[str, Any], expected_
 @transaction.atomic
 def phase_reorder(*, actor: Any, project: Project, order: Iterable[Any]) -> list[Phase]:
     """Put the project's phases in ``order`` (every phase id of the project, once each)."""
-    _require(actor, "project.change")
+    require(actor, "project.change")
     Project.all_objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True).first()
     phases = {p.pk: p for p in Phase.objects.filter(project=project)}
     try:
@@ -246,7 +237,7 @@ def phase_move(*, actor: Any, phase: Phase, position: int) -> list[Phase]:
 
 def _phase_state(actor: Any, phase: Phase, *, to: str, from_: str, expected_version: int | None, note: str,
                  wrong_state: str) -> Phase:
-    _require(actor, "project.change")
+    require(actor, "project.change")
     _project_open(phase.project)
     _lock_phase(phase)
     if expected_version is not None and int(expected_version) != phase.version:
@@ -288,7 +279,7 @@ def cost_change_request(*, actor: Any, phase: Phase, amount: Any, reason: str,
     Returns the cost change (pending) and the token of the customer's signed link, which
     is shown once: only a new link (``cost_change_reissue``) gives another.
     """
-    _require(actor, "project.change")
+    require(actor, "project.change")
     _project_open(phase.project)
     _lock_phase(phase)
     if phase.state == Phase.State.DONE:
@@ -301,7 +292,7 @@ def cost_change_request(*, actor: Any, phase: Phase, amount: Any, reason: str,
             errors["amount"] = [_("Enter the change: more (+) or less (−) than the agreed cost.")]
         elif phase.cost + change_amount < 0:
             errors["amount"] = [_("The phase's cost would fall below zero.")]
-    _raise_if(errors)
+    raise_if(errors)
     if has_pending(phase):
         raise Invalid(_("A cost change of this phase is already waiting for the customer; withdraw it or wait for "
                         "the decision before asking for another."), code="cost_change_pending")
@@ -334,7 +325,7 @@ def _lock_change(change: CostChange, expected_version: int | None) -> CostChange
 @transaction.atomic
 def cost_change_reissue(*, actor: Any, change: CostChange, now: dt.datetime | None = None) -> str:
     """Send a new link: a fresh nonce and expiry; every earlier link stops working."""
-    _require(actor, "project.change")
+    require(actor, "project.change")
     fresh = _lock_change(change, None)
     _pending_only(fresh)
     now = now or timezone.now()
@@ -352,7 +343,7 @@ def cost_change_reissue(*, actor: Any, change: CostChange, now: dt.datetime | No
 def cost_change_withdraw(*, actor: Any, change: CostChange, note: str = "",
                          expected_version: int | None = None) -> CostChange:
     """Staff take the question back: the phase's cost stays and the phase may move on."""
-    _require(actor, "project.change")
+    require(actor, "project.change")
     fresh = _lock_change(change, expected_version)
     _pending_only(fresh)
     records.apply_update(actor=actor, obj=fresh, expected_version=None, action="decide",
@@ -376,7 +367,7 @@ def _clean_decision(customer_name: Any, note: Any) -> tuple[str, str]:
         errors["note"] = [_("Null characters are not allowed.")]
     if len(text) > 2000:
         errors["note"] = [_("Use at most %(n)d characters.") % {"n": 2000}]
-    _raise_if(errors)
+    raise_if(errors)
     return name, text
 
 
@@ -433,7 +424,7 @@ def cost_change_record_decision(*, actor: Any, change: CostChange, approve: bool
                                 expected_version: int | None = None) -> CostChange:
     """Staff record the customer's decision given in writing; the evidence (a new file, or
     one already attached to the account) is required."""
-    _require(actor, "project.change")
+    require(actor, "project.change")
     name, text = _clean_decision(customer_name, note)
     fresh = _lock_change(change, expected_version)
     _pending_only(fresh)
