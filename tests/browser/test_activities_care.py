@@ -12,13 +12,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from tests.browser.helpers import expect
+
 pytestmark = pytest.mark.browser
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
 
 
 def shot(page: Any, name: str) -> None:

@@ -10,13 +10,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from tests.browser.helpers import expect
+
 pytestmark = pytest.mark.browser
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
 
 
 def test_manager_checks_a_salesperson_over_a_period_and_sees_the_charts(browser_org: Any, session: Any,

@@ -11,13 +11,9 @@ from typing import Any
 
 import pytest
 
+from tests.browser.helpers import expect
+
 pytestmark = pytest.mark.browser
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
 
 
 def test_from_the_account_page_to_the_minutes_pdf_and_draft(browser_org: Any, session_factory: Any,

@@ -12,19 +12,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from tests.browser.helpers import clean, expect
+
 pytestmark = pytest.mark.browser
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
-
-
-def clean(session: Any) -> None:
-    session.page.wait_for_load_state("networkidle")
-    assert session.csp_violations() == [], session.csp_violations()
-    assert session.console_errors == [], (session.console_errors, session.failed_requests)
 
 
 def test_overdue_follow_up_raises_a_notification_and_reaches_the_morning_digest(

@@ -12,13 +12,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.browser.helpers import expect
+
 pytestmark = pytest.mark.browser
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
 
 
 def test_customer_approves_a_cost_change_through_the_link(browser_org: Any, session_factory: Any,

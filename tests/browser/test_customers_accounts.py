@@ -9,15 +9,11 @@ from typing import Any
 
 import pytest
 
+from tests.browser.helpers import expect
+
 pytestmark = pytest.mark.browser
 
 VALID_CREDIT = "91350100M000100Y43"
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
 
 
 def test_salesperson_creates_finds_and_saves_a_view(browser_org: Any, session: Any) -> None:

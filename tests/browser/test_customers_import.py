@@ -9,13 +9,9 @@ from typing import Any
 
 import pytest
 
+from tests.browser.helpers import expect
+
 pytestmark = pytest.mark.browser
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
 
 
 def test_manager_imports_a_messy_csv(browser_org: Any, session: Any, tmp_path: Any) -> None:

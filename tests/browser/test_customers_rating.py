@@ -7,13 +7,9 @@ from typing import Any
 
 import pytest
 
+from tests.browser.helpers import expect
+
 pytestmark = pytest.mark.browser
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
 
 
 def test_manager_scores_factors_rerates_twice_and_sees_the_curve(browser_org: Any, session: Any,

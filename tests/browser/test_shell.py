@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.browser.helpers import expect
+
 pytestmark = pytest.mark.browser
 
 VALID_CREDIT = "91350100M000100Y43"
@@ -16,12 +18,6 @@ WRONG_CHECK_CREDIT = "91350100M000100Y44"  # right shape, wrong check character
 NAV = "[data-testid=main-nav]"
 HAN = re.compile(r"[\u4e00-\u9fff]")
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(locator)
 
 
 def test_sign_in_in_chinese_then_switch_to_english_and_it_sticks(browser_org: Any, session: Any,
