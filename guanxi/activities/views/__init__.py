@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.http import HttpRequest
 
 from guanxi.core.errors import ServiceError
 
@@ -21,3 +22,9 @@ def style_form(form: forms.Form) -> forms.Form:
 def error_text(exc: ServiceError) -> str:
     """A service error as one line for a message banner: the field messages, else the message."""
     return "; ".join([m for ms in exc.errors.values() for m in ms] or [exc.message])
+
+
+def posted_version(request: HttpRequest) -> int | None:
+    """The record version the form was read at (stale → 409 in the service); none if absent."""
+    value = request.POST.get("version", "")
+    return int(value) if value.isdigit() else None

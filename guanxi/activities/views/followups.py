@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 
 from guanxi.activities import selectors, services
 from guanxi.activities.models import CadenceRule, FollowUp
+from guanxi.activities.views import posted_version
 from guanxi.activities.views.interactions import (
     datetime_widget,
     error_text,
@@ -45,11 +46,6 @@ PAGE_SIZE = 50
 def _followup(request: HttpRequest, pk: int) -> FollowUp:
     return selectors.get_one(selectors.followup_scope, request.user, pk,  # type: ignore[no-any-return]
                              "account", "owner", "contact")
-
-
-def _version(request: HttpRequest) -> int | None:
-    value = request.POST.get("version", "")
-    return int(value) if value.isdigit() else None
 
 
 def _detail_url(followup: FollowUp) -> str:
@@ -201,7 +197,7 @@ def followup_complete(request: HttpRequest, pk: int) -> HttpResponse:
     next_step = {"title": title, "due_at": request.POST.get("next_due", "")} if title else None
     return _act(request, followup, lambda: services.followup_complete(
         actor=request.user, followup=followup, outcome=request.POST.get("outcome", ""),
-        expected_version=_version(request), next_step=next_step),
+        expected_version=posted_version(request), next_step=next_step),
         _("Done: %(title)s.") % {"title": followup.title})
 
 
@@ -211,7 +207,7 @@ def followup_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
     followup = _followup(request, pk)
     return _act(request, followup, lambda: services.followup_reschedule(
         actor=request.user, followup=followup, due_at=request.POST.get("due_at", ""),
-        expected_version=_version(request), note=request.POST.get("note", "")),
+        expected_version=posted_version(request), note=request.POST.get("note", "")),
         _("Rescheduled: %(title)s.") % {"title": followup.title})
 
 
@@ -228,7 +224,7 @@ def followup_reassign(request: HttpRequest, pk: int) -> HttpResponse:
     owner = request.POST.get("owner", "")
     return _act(request, followup, lambda: services.followup_reassign(
         actor=request.user, followup=followup, owner=int(owner) if owner.isdigit() else None,
-        expected_version=_version(request), note=request.POST.get("note", "")),
+        expected_version=posted_version(request), note=request.POST.get("note", "")),
         _("Reassigned: %(title)s.") % {"title": followup.title})
 
 
@@ -237,7 +233,7 @@ def followup_reassign(request: HttpRequest, pk: int) -> HttpResponse:
 def followup_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     followup = _followup(request, pk)
     return _act(request, followup, lambda: services.followup_cancel(
-        actor=request.user, followup=followup, expected_version=_version(request),
+        actor=request.user, followup=followup, expected_version=posted_version(request),
         note=request.POST.get("note", "")),
         _("Cancelled: %(title)s.") % {"title": followup.title})
 

@@ -19,7 +19,7 @@ from guanxi.activities.models import CostChange, Phase, Project
 from guanxi.activities.selectors import cost_change_scope, get_one, phase_scope, project_scope
 from guanxi.activities.selectors import projects as reads
 from guanxi.activities.services import projects as services
-from guanxi.activities.views import error_text, style_form
+from guanxi.activities.views import error_text, posted_version, style_form
 from guanxi.core import selectors as core_selectors
 from guanxi.core.errors import Invalid, NotFound, ServiceError
 from guanxi.core.models import User
@@ -247,7 +247,7 @@ def project_state(request: HttpRequest, pk: int) -> HttpResponse:
         raise NotFound()
     try:
         services.project_update(actor=request.user, project=project, changes={"state": to},
-                                expected_version=_version(request))
+                                expected_version=posted_version(request))
     except ServiceError as exc:
         messages.error(request, error_text(exc))
     else:
@@ -266,11 +266,6 @@ def project_delete(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("activities:project-detail", pk=pk)
     messages.success(request, _("%(name)s was moved to the recycle bin.") % {"name": project.name})
     return redirect("activities:project-list")
-
-
-def _version(request: HttpRequest) -> int | None:
-    value = request.POST.get("version", "")
-    return int(value) if value.isdigit() else None
 
 
 # --- Phases ----------------------------------------------------------------------------------
@@ -328,7 +323,7 @@ def phase_move(request: HttpRequest, pk: int) -> HttpResponse:
 def _phase_action(request: HttpRequest, pk: int, action: Any, done: str) -> HttpResponse:
     phase = _phase(request, pk)
     try:
-        action(actor=request.user, phase=phase, expected_version=_version(request))
+        action(actor=request.user, phase=phase, expected_version=posted_version(request))
     except ServiceError as exc:
         messages.error(request, error_text(exc))
     else:
@@ -398,7 +393,7 @@ def cost_change_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     change = _change(request, pk)
     try:
         services.cost_change_withdraw(actor=request.user, change=change, note=request.POST.get("note", ""),
-                                      expected_version=_version(request))
+                                      expected_version=posted_version(request))
     except ServiceError as exc:
         messages.error(request, error_text(exc))
     else:
