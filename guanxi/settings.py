@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "guanxi.core",
     "guanxi.customers",
     "guanxi.activities",
+    "guanxi.sales",
 ]
 
 MIDDLEWARE = [

@@ -37,6 +37,13 @@ SHELL_PERMS = (
     "interaction.view", "interaction.add", "interaction.change", "interaction.delete", "followup.view",
     "followup.add", "followup.change", "care.view", "care.add", "care.change", "project.view", "project.add",
     "project.change", "activity.check", "cadence.manage", "greeting.manage",
+    # Sales
+    "lead.view", "lead.add", "lead.change", "lead.delete", "lead.assign", "lead.import", "lead.convert",
+    "opportunity.view", "opportunity.add", "opportunity.change", "opportunity.delete", "quote.view", "quote.add",
+    "quote.change", "quote.delete", "quote.approve", "order.view", "order.add", "order.change", "order.delete",
+    "contract.view", "contract.add", "contract.change", "contract.delete", "payment.view", "payment.add",
+    "payment.delete", "product.view", "product.manage", "pipeline.manage", "rebate.view", "rebate.manage",
+    "target.view", "target.manage", "forecast.view", "performance.view", "performance.export", "sales.export",
 )
 
 

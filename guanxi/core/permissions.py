@@ -90,6 +90,31 @@ for _code in (R.GENERAL_MANAGER, R.ADMIN):
     ROLE_PERMISSIONS[_code] |= {"cadence.manage", "greeting.manage"}
 
 
+# Sales (R4, R11.2–R11.4). Deals, quotes, orders and contracts are owned records: the role's
+# scope (own / team / department / everything) decides which ones, these rights what may
+# be done to them. Salespeople never delete; managers delete, approve discounts and export.
+SALES_RECORDS = ("lead", "opportunity", "quote", "order", "contract")
+SALES_WORK = {f"{record}.{verb}" for record in SALES_RECORDS for verb in ("view", "add", "change")} | {
+    "product.view", "payment.view", "payment.add", "lead.convert", "rebate.view", "target.view", "forecast.view",
+    "performance.view",
+}
+SALES_MANAGE = {f"{record}.delete" for record in SALES_RECORDS} | {
+    "payment.delete", "lead.assign", "lead.import", "quote.approve", "sales.export", "product.manage",
+    "rebate.manage", "target.manage", "performance.export",
+}
+for _code in (R.SALESPERSON, R.SALES_MANAGER, R.GENERAL_MANAGER):
+    ROLE_PERMISSIONS[_code] |= SALES_WORK
+for _code in (R.SALES_MANAGER, R.GENERAL_MANAGER):
+    ROLE_PERMISSIONS[_code] |= SALES_MANAGE
+# Marketing generates and hands out leads; service agents look up products.
+ROLE_PERMISSIONS[R.MARKETING] |= {"product.view", "lead.view", "lead.add", "lead.change", "lead.assign",
+                                  "lead.import"}
+ROLE_PERMISSIONS[R.SERVICE_AGENT] |= {"product.view"}
+# Configuration: pipelines and stages, loss reasons; the catalogue and price lists.
+ROLE_PERMISSIONS[R.GENERAL_MANAGER] |= {"pipeline.manage"}
+ROLE_PERMISSIONS[R.ADMIN] |= {"pipeline.manage", "product.view", "product.manage"}
+
+
 def has_perm(user: Any, perm: str) -> bool:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False

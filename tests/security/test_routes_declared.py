@@ -21,6 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from guanxi.core.api import api
 from guanxi.core.permissions import AUTHENTICATED, PUBLIC, ROLE_PERMISSIONS
+from tests.security.sales_routes import SALES_ROUTES
 
 API_PREFIX = "/api/v1"
 
@@ -327,6 +328,8 @@ DECLARATIONS: dict[str, str] = {
     "activities:check": "activity.check",
     "GET /api/v1/business-check": "activity.check",
 }
+# The sales app declares its routes area by area (tests/security/sales_routes/).
+DECLARATIONS.update(SALES_ROUTES)
 
 
 # --- Walking the configuration ---------------------------------------------------------------------

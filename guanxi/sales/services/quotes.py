@@ -1,0 +1,1 @@
+"""Sales services: quotes."""

@@ -1,0 +1,7 @@
+"""Sales views: rebates."""
+
+from __future__ import annotations
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []

@@ -1,0 +1,4 @@
+"""Declared permissions of the sales routes: forecast (HTML "sales:name" and "METHOD /api/v1/path")."""
+
+ROUTES: dict[str, str] = {
+}
