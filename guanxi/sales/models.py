@@ -26,7 +26,6 @@ from django.utils.translation import pgettext_lazy
 from guanxi.core.models import Department, SoftDeletable, Team, Versioned
 from guanxi.customers.models import Account, Contact
 
-MONEY = {"max_digits": 16, "decimal_places": 2}
 CNY = "CNY"
 
 
@@ -74,7 +73,7 @@ class Product(SoftDeletable, Versioned):
     description = models.TextField(_("description"), blank=True)
     category = models.CharField(_("product line"), max_length=100, blank=True)
     picture = models.ImageField(_("picture"), upload_to=product_picture_path, max_length=200, blank=True)
-    list_price = models.DecimalField(_("list price"), **MONEY, default=Decimal("0"))
+    list_price = models.DecimalField(_("list price"), max_digits=16, decimal_places=2, default=Decimal("0"))
     currency = models.CharField(_("currency"), max_length=3, default=CNY)
     tax_rate = models.DecimalField(_("tax rate (%)"), max_digits=5, decimal_places=2, default=Decimal("13"))
     active = models.BooleanField(_("on sale"), default=True)
@@ -122,7 +121,7 @@ class PriceListItem(Versioned):
                                    verbose_name=_("price list"))
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="prices", verbose_name=_("product"))
     min_quantity = models.DecimalField(_("from quantity"), max_digits=14, decimal_places=3, default=Decimal("1"))
-    price = models.DecimalField(_("unit price"), **MONEY)
+    price = models.DecimalField(_("unit price"), max_digits=16, decimal_places=2)
 
     class Meta:
         verbose_name = _("price")
@@ -170,7 +169,7 @@ class Lead(SoftDeletable, Versioned):
     credit_code = models.CharField(_("unified social credit code"), max_length=18, blank=True)
     interest = models.TextField(_("interested in"), blank=True)
     products = models.ManyToManyField(Product, blank=True, related_name="leads", verbose_name=_("products"))
-    estimated_amount = models.DecimalField(_("estimated amount"), **MONEY, null=True, blank=True)
+    estimated_amount = models.DecimalField(_("estimated amount"), max_digits=16, decimal_places=2, null=True, blank=True)
     source = models.CharField(_("source"), max_length=16, choices=Source.choices, default=Source.MANUAL)
     source_detail = models.CharField(_("source detail"), max_length=200, blank=True)  # which fair, who referred
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.NEW)
@@ -283,7 +282,7 @@ class Opportunity(SoftDeletable, Versioned):
     stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="opportunities", verbose_name=_("stage"))
     state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.OPEN)
     probability = models.PositiveSmallIntegerField(_("probability (%)"), default=10)
-    amount = models.DecimalField(_("amount"), **MONEY, default=Decimal("0"))
+    amount = models.DecimalField(_("amount"), max_digits=16, decimal_places=2, default=Decimal("0"))
     currency = models.CharField(_("currency"), max_length=3, default=CNY)
     rate_to_cny = models.DecimalField(_("rate to CNY"), max_digits=16, decimal_places=6, default=Decimal("1"))
     expected_close = models.DateField(_("expected close date"), null=True, blank=True)
@@ -339,7 +338,7 @@ class StageChange(models.Model):
                                    verbose_name=_("from stage"))
     to_stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+", verbose_name=_("to stage"))
     probability = models.PositiveSmallIntegerField(_("probability (%)"))
-    amount = models.DecimalField(_("amount"), **MONEY)
+    amount = models.DecimalField(_("amount"), max_digits=16, decimal_places=2)
     changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="+", verbose_name=_("changed by"))
     changed_at = models.DateTimeField(_("changed at"), default=timezone.now)
@@ -393,10 +392,10 @@ class Quote(SoftDeletable, Versioned):
     terms = models.TextField(_("other terms"), blank=True)
     notes = models.TextField(_("notes"), blank=True)
     # Derived from the lines by the quote service.
-    subtotal = models.DecimalField(_("subtotal"), **MONEY, default=Decimal("0"), editable=False)
-    discount_total = models.DecimalField(_("discount"), **MONEY, default=Decimal("0"), editable=False)
-    tax_total = models.DecimalField(_("tax"), **MONEY, default=Decimal("0"), editable=False)
-    total = models.DecimalField(_("total"), **MONEY, default=Decimal("0"), editable=False)
+    subtotal = models.DecimalField(_("subtotal"), max_digits=16, decimal_places=2, default=Decimal("0"), editable=False)
+    discount_total = models.DecimalField(_("discount"), max_digits=16, decimal_places=2, default=Decimal("0"), editable=False)
+    tax_total = models.DecimalField(_("tax"), max_digits=16, decimal_places=2, default=Decimal("0"), editable=False)
+    total = models.DecimalField(_("total"), max_digits=16, decimal_places=2, default=Decimal("0"), editable=False)
     max_discount = models.DecimalField(_("largest discount (%)"), max_digits=5, decimal_places=2,
                                        default=Decimal("0"), editable=False)
     # Approval of a discount above the limit.
@@ -441,10 +440,10 @@ class QuoteLine(models.Model):
     features = models.TextField(_("features"), blank=True)
     unit = models.CharField(_("unit"), max_length=20, blank=True)
     quantity = models.DecimalField(_("quantity"), max_digits=14, decimal_places=3, default=Decimal("1"))
-    unit_price = models.DecimalField(_("unit price"), **MONEY)
+    unit_price = models.DecimalField(_("unit price"), max_digits=16, decimal_places=2)
     discount = models.DecimalField(_("discount (%)"), max_digits=5, decimal_places=2, default=Decimal("0"))
     tax_rate = models.DecimalField(_("tax rate (%)"), max_digits=5, decimal_places=2, default=Decimal("13"))
-    total = models.DecimalField(_("line total"), **MONEY, default=Decimal("0"))
+    total = models.DecimalField(_("line total"), max_digits=16, decimal_places=2, default=Decimal("0"))
     remarks = models.CharField(_("remarks"), max_length=300, blank=True)
 
     class Meta:
@@ -502,9 +501,9 @@ class Order(SoftDeletable, Versioned):
     rate_to_cny = models.DecimalField(_("rate to CNY"), max_digits=16, decimal_places=6, default=Decimal("1"))
     shipping_address = models.CharField(_("shipping address"), max_length=300, blank=True)
     remarks = models.TextField(_("remarks"), blank=True)
-    subtotal = models.DecimalField(_("subtotal"), **MONEY, default=Decimal("0"), editable=False)
-    tax_total = models.DecimalField(_("tax"), **MONEY, default=Decimal("0"), editable=False)
-    total = models.DecimalField(_("total"), **MONEY, default=Decimal("0"), editable=False)
+    subtotal = models.DecimalField(_("subtotal"), max_digits=16, decimal_places=2, default=Decimal("0"), editable=False)
+    tax_total = models.DecimalField(_("tax"), max_digits=16, decimal_places=2, default=Decimal("0"), editable=False)
+    total = models.DecimalField(_("total"), max_digits=16, decimal_places=2, default=Decimal("0"), editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders",
                               verbose_name=_("owner"))
     department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT,
@@ -535,10 +534,10 @@ class OrderLine(models.Model):
     model = models.CharField(_("model"), max_length=100, blank=True)
     unit = models.CharField(_("unit"), max_length=20, blank=True)
     quantity = models.DecimalField(_("quantity"), max_digits=14, decimal_places=3, default=Decimal("1"))
-    unit_price = models.DecimalField(_("unit price"), **MONEY)
+    unit_price = models.DecimalField(_("unit price"), max_digits=16, decimal_places=2)
     discount = models.DecimalField(_("discount (%)"), max_digits=5, decimal_places=2, default=Decimal("0"))
     tax_rate = models.DecimalField(_("tax rate (%)"), max_digits=5, decimal_places=2, default=Decimal("13"))
-    total = models.DecimalField(_("line total"), **MONEY, default=Decimal("0"))
+    total = models.DecimalField(_("line total"), max_digits=16, decimal_places=2, default=Decimal("0"))
     remarks = models.CharField(_("remarks"), max_length=300, blank=True)
 
     class Meta:
@@ -575,7 +574,7 @@ class Contract(SoftDeletable, Versioned):
     party_a = models.CharField(_("party A (customer)"), max_length=200)  # 甲方
     party_b = models.CharField(_("party B (us)"), max_length=200)  # 乙方
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.DRAFT)
-    amount = models.DecimalField(_("contract amount"), **MONEY)
+    amount = models.DecimalField(_("contract amount"), max_digits=16, decimal_places=2)
     currency = models.CharField(_("currency"), max_length=3, default=CNY)
     rate_to_cny = models.DecimalField(_("rate to CNY"), max_digits=16, decimal_places=6, default=Decimal("1"))
     signed_on = models.DateField(_("signed on"), null=True, blank=True)
@@ -585,7 +584,7 @@ class Contract(SoftDeletable, Versioned):
     expiry_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
     terms = models.TextField(_("main terms"), blank=True)
     # Derived by the payment service: receipts recorded against this contract.
-    received = models.DecimalField(_("received"), **MONEY, default=Decimal("0"), editable=False)
+    received = models.DecimalField(_("received"), max_digits=16, decimal_places=2, default=Decimal("0"), editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="contracts",
                               verbose_name=_("owner"))
     department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT,
@@ -649,9 +648,9 @@ class PaymentPlan(Versioned):
     position = models.PositiveSmallIntegerField(_("instalment"), default=1)
     description = models.CharField(_("description"), max_length=200, blank=True)  # 预付款, 到货款, 质保金
     due_on = models.DateField(_("due on"))
-    amount = models.DecimalField(_("amount due"), **MONEY)
+    amount = models.DecimalField(_("amount due"), max_digits=16, decimal_places=2)
     # Derived by the payment service from the receipts booked against this instalment.
-    received = models.DecimalField(_("received"), **MONEY, default=Decimal("0"), editable=False)
+    received = models.DecimalField(_("received"), max_digits=16, decimal_places=2, default=Decimal("0"), editable=False)
     overdue_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
@@ -690,7 +689,7 @@ class Payment(SoftDeletable, Versioned):
     # Copied from the contract: the customer's cumulative receipts are one indexed sum.
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="payments", verbose_name=_("account"))
     received_on = models.DateField(_("received on"), default=timezone.localdate)
-    amount = models.DecimalField(_("amount"), **MONEY)
+    amount = models.DecimalField(_("amount"), max_digits=16, decimal_places=2)
     method = models.CharField(_("method"), max_length=16, choices=Method.choices, default=Method.TRANSFER)
     reference = models.CharField(_("bank reference"), max_length=100, blank=True)
     notes = models.TextField(_("notes"), blank=True)
@@ -718,12 +717,12 @@ class AccountSales(models.Model):
     account = models.OneToOneField(Account, on_delete=models.CASCADE, primary_key=True, related_name="sales",
                                    verbose_name=_("account"))
     orders_count = models.PositiveIntegerField(_("orders"), default=0)
-    orders_total = models.DecimalField(_("ordered"), **MONEY, default=Decimal("0"))
-    contracts_total = models.DecimalField(_("contracted"), **MONEY, default=Decimal("0"))
-    received_total = models.DecimalField(_("received"), **MONEY, default=Decimal("0"))
-    receivable_total = models.DecimalField(_("receivable"), **MONEY, default=Decimal("0"))
-    overdue_total = models.DecimalField(_("overdue"), **MONEY, default=Decimal("0"))
-    open_deals_total = models.DecimalField(_("open deals"), **MONEY, default=Decimal("0"))
+    orders_total = models.DecimalField(_("ordered"), max_digits=16, decimal_places=2, default=Decimal("0"))
+    contracts_total = models.DecimalField(_("contracted"), max_digits=16, decimal_places=2, default=Decimal("0"))
+    received_total = models.DecimalField(_("received"), max_digits=16, decimal_places=2, default=Decimal("0"))
+    receivable_total = models.DecimalField(_("receivable"), max_digits=16, decimal_places=2, default=Decimal("0"))
+    overdue_total = models.DecimalField(_("overdue"), max_digits=16, decimal_places=2, default=Decimal("0"))
+    open_deals_total = models.DecimalField(_("open deals"), max_digits=16, decimal_places=2, default=Decimal("0"))
     first_order_on = models.DateField(_("first order"), null=True, blank=True)
     last_order_on = models.DateField(_("last order"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
@@ -753,7 +752,7 @@ class RebateRule(Versioned):
     year = models.PositiveSmallIntegerField(_("year"))
     basis = models.CharField(_("volume counted"), max_length=16, choices=Basis.choices, default=Basis.RECEIVED)
     tiers = models.JSONField(_("volume tiers"), default=list, blank=True)
-    target = models.DecimalField(_("target volume"), **MONEY, null=True, blank=True)
+    target = models.DecimalField(_("target volume"), max_digits=16, decimal_places=2, null=True, blank=True)
     target_rate = models.DecimalField(_("extra rate on reaching the target (%)"), max_digits=5, decimal_places=2,
                                       default=Decimal("0"))
     points_per_10k = models.DecimalField(_("points per 10,000 CNY"), max_digits=8, decimal_places=2,
@@ -776,7 +775,7 @@ class RebateDeduction(SoftDeletable, Versioned):
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="rebate_deductions",
                                 verbose_name=_("distributor"))
     year = models.PositiveSmallIntegerField(_("year"))
-    amount = models.DecimalField(_("amount deducted"), **MONEY, default=Decimal("0"))
+    amount = models.DecimalField(_("amount deducted"), max_digits=16, decimal_places=2, default=Decimal("0"))
     points = models.DecimalField(_("points deducted"), max_digits=12, decimal_places=2, default=Decimal("0"))
     reason = models.TextField(_("reason"))
     occurred_on = models.DateField(_("occurred on"), default=timezone.localdate)
@@ -805,14 +804,14 @@ class RebateStatement(Versioned):
     year = models.PositiveSmallIntegerField(_("year"))
     rule = models.ForeignKey(RebateRule, on_delete=models.PROTECT, related_name="statements",
                              verbose_name=_("rule"))
-    volume = models.DecimalField(_("volume"), **MONEY, default=Decimal("0"))
+    volume = models.DecimalField(_("volume"), max_digits=16, decimal_places=2, default=Decimal("0"))
     rate = models.DecimalField(_("rate (%)"), max_digits=5, decimal_places=2, default=Decimal("0"))
-    rebate = models.DecimalField(_("rebate earned"), **MONEY, default=Decimal("0"))
+    rebate = models.DecimalField(_("rebate earned"), max_digits=16, decimal_places=2, default=Decimal("0"))
     points = models.DecimalField(_("points earned"), max_digits=12, decimal_places=2, default=Decimal("0"))
-    deductions = models.DecimalField(_("deductions"), **MONEY, default=Decimal("0"))
+    deductions = models.DecimalField(_("deductions"), max_digits=16, decimal_places=2, default=Decimal("0"))
     points_deducted = models.DecimalField(_("points deducted"), max_digits=12, decimal_places=2,
                                           default=Decimal("0"))
-    net = models.DecimalField(_("net rebate"), **MONEY, default=Decimal("0"))
+    net = models.DecimalField(_("net rebate"), max_digits=16, decimal_places=2, default=Decimal("0"))
     details = models.JSONField(_("details"), default=dict, blank=True)
     state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.DRAFT)
     computed_at = models.DateTimeField(_("computed at"), default=timezone.now)
@@ -848,7 +847,7 @@ class SalesTarget(Versioned):
                              verbose_name=_("team"))
     department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="sales_targets", verbose_name=_("department"))
-    amount = models.DecimalField(_("target"), **MONEY)
+    amount = models.DecimalField(_("target"), max_digits=16, decimal_places=2)
     notes = models.TextField(_("notes"), blank=True)
 
     class Meta:
@@ -880,7 +879,7 @@ class SalesMonth(models.Model):
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+", verbose_name=_("product"))
     province = models.CharField(_("province"), max_length=32, blank=True)
     quantity = models.DecimalField(_("quantity"), max_digits=18, decimal_places=3, default=Decimal("0"))
-    amount = models.DecimalField(_("amount (CNY)"), **MONEY, default=Decimal("0"))
+    amount = models.DecimalField(_("amount (CNY)"), max_digits=16, decimal_places=2, default=Decimal("0"))
     orders = models.PositiveIntegerField(_("orders"), default=0)
 
     class Meta:
