@@ -248,6 +248,15 @@ USE_TZ = True
 GUANXI_CURRENCY = os.environ.get("GUANXI_CURRENCY", "CNY")
 # Our name on documents for customers (confirmations, reports); empty: the top department's name.
 GUANXI_COMPANY_NAME = os.environ.get("GUANXI_COMPANY_NAME", "")
+# The rest of our company data printed on quotes (R4.2): the logo is an image file (PNG or
+# JPEG; a relative path is read from GUANXI_DATA_DIR), the others free text; empty: left out.
+GUANXI_COMPANY_LOGO = os.environ.get("GUANXI_COMPANY_LOGO", "")
+GUANXI_COMPANY_ADDRESS = os.environ.get("GUANXI_COMPANY_ADDRESS", "")
+GUANXI_COMPANY_PHONE = os.environ.get("GUANXI_COMPANY_PHONE", "")
+GUANXI_COMPANY_EMAIL = os.environ.get("GUANXI_COMPANY_EMAIL", "")
+GUANXI_COMPANY_BANK = os.environ.get("GUANXI_COMPANY_BANK", "")  # bank and account number
+# A quote with a line discount above this percentage needs a manager's approval before it is sent.
+GUANXI_QUOTE_DISCOUNT_LIMIT = float(os.environ.get("GUANXI_QUOTE_DISCOUNT_LIMIT", "10"))
 # How long a customer's link to approve a project cost change stays valid (R3.7).
 GUANXI_COST_LINK_DAYS = int(os.environ.get("GUANXI_COST_LINK_DAYS", "7"))
 
@@ -297,6 +306,8 @@ GUANXI_BASE_URL = os.environ.get("GUANXI_BASE_URL") or (CSRF_TRUSTED_ORIGINS[0] 
                                                        else "http://127.0.0.1:8000")
 # The morning digest (R13.10) goes out at this local time (HH:MM, GUANXI_TIME_ZONE).
 GUANXI_DIGEST_TIME = os.environ.get("GUANXI_DIGEST_TIME", "07:30")
+# When the nightly sales job rebuilds the monthly sales and recounts every customer's figures.
+GUANXI_SALES_NIGHTLY_TIME = os.environ.get("GUANXI_SALES_NIGHTLY_TIME", "02:20")
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {

@@ -19,11 +19,26 @@ NAV = [
     ("activities:followup-list", _("Follow-ups"), "followup.view"),
     ("activities:care-calendar", _("Care"), "care.view"),
     ("activities:project-list", _("Projects"), "project.view"),
-    (None, _("Sales"), None),
+    ("sales", _("Sales"), None),  # the SALES_NAV dropdown
     (None, _("Service"), None),
     (None, _("Marketing"), None),
     ("activities:check", _("Business check"), "activity.check"),
     (None, _("Analytics"), None),
+]
+
+# The Sales dropdown (R4, R11): every entry a user may open.
+SALES_NAV = [
+    ("sales:opportunity-board", _("Pipeline board"), "opportunity.view"),
+    ("sales:opportunity-list", _("Opportunities"), "opportunity.view"),
+    ("sales:lead-list", _("Leads"), "lead.view"),
+    ("sales:quote-list", _("Quotes"), "quote.view"),
+    ("sales:order-list", _("Orders"), "order.view"),
+    ("sales:contract-list", _("Contracts"), "contract.view"),
+    ("sales:receivables", _("Receivables"), "payment.view"),
+    ("sales:product-list", _("Products"), "product.view"),
+    ("sales:forecast", _("Forecast"), "forecast.view"),
+    ("sales:performance", _("Performance"), "performance.view"),
+    ("sales:rebate-list", _("Rebates"), "rebate.view"),
 ]
 
 
@@ -53,7 +68,8 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         return {}
     perms = {p: has_perm(user, p) for p in SHELL_PERMS}
     return {
-        "nav": [(url, label) for url, label, perm in NAV if url and (perm is None or perms.get(perm))],
+        "nav": [(url, label) for url, label, perm in NAV if url and url != "sales" and (perm is None or perms.get(perm))],
+        "nav_sales": [(url, label) for url, label, perm in SALES_NAV if perms.get(perm)],
         "nav_coming": [label for url, label, perm in NAV if url is None],
         "can": {k.replace(".", "_"): v for k, v in perms.items()},
         "unread_count": Notification.objects.filter(user=user, read_at__isnull=True).count(),

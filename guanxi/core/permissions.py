@@ -99,7 +99,7 @@ SALES_WORK = {f"{record}.{verb}" for record in SALES_RECORDS for verb in ("view"
     "performance.view",
 }
 SALES_MANAGE = {f"{record}.delete" for record in SALES_RECORDS} | {
-    "payment.delete", "lead.assign", "lead.import", "quote.approve", "sales.export", "product.manage",
+    "payment.delete", "rebate.delete", "lead.assign", "lead.import", "quote.approve", "sales.export", "product.manage",
     "rebate.manage", "target.manage", "performance.export",
 }
 for _code in (R.SALESPERSON, R.SALES_MANAGER, R.GENERAL_MANAGER):
@@ -113,6 +113,10 @@ ROLE_PERMISSIONS[R.SERVICE_AGENT] |= {"product.view"}
 # Configuration: pipelines and stages, loss reasons; the catalogue and price lists.
 ROLE_PERMISSIONS[R.GENERAL_MANAGER] |= {"pipeline.manage"}
 ROLE_PERMISSIONS[R.ADMIN] |= {"pipeline.manage", "product.view", "product.manage"}
+# The catalogue's recycle bin: whoever maintains the catalogue restores its products and price lists.
+for _perms in ROLE_PERMISSIONS.values():
+    if "product.manage" in _perms:
+        _perms.add("product.delete")
 
 
 def has_perm(user: Any, perm: str) -> bool:

@@ -2,7 +2,8 @@
 buttons beside "Edit") without the customer file knowing them.
 
 Apps depend downward: customers never imports them. An app registers its :class:`Tab`
-once (from its views module or ``AppConfig.ready``); the page asks each registered tab for
+once (from its views module or ``AppConfig.ready``), optionally with a summary block shown
+above the tabs (e.g. sales figures); the page asks each registered tab for
 its context — one or two small queries at most, the page has a query budget
 (customers/tests/test_page_queries.py) — and includes its templates.
 """
@@ -24,6 +25,7 @@ class Tab:
     perm: str  # shown only to those holding this right
     context: Callable[[Any, Any], dict[str, Any]] | None = None  # (user, account) → context
     actions_template: str = ""  # buttons in the page header, beside "Edit"
+    summary_template: str = ""  # a compact block above the tabs (key figures), fed by ``context``
     order: int = 100
 
 

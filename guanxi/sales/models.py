@@ -839,8 +839,8 @@ class SalesTarget(Versioned):
         NEW_ACCOUNTS = "new_accounts", _("New customers")
 
     metric = models.CharField(_("measure"), max_length=16, choices=Metric.choices, default=Metric.ORDERS)
-    period_start = models.DateField(_("from"))
-    period_end = models.DateField(_("until"))
+    period_start = models.DateField(_("period from"))
+    period_end = models.DateField(_("period until"))
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                              related_name="sales_targets", verbose_name=_("salesperson"))
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.PROTECT, related_name="sales_targets",

@@ -27,6 +27,7 @@ Decisions (documented in docs/user-guide/*/merge.md):
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,6 +107,20 @@ def register_relation(target: str, label: str, model: type[models.Model], field:
                         verbose=verbose or str(model._meta.verbose_name_plural))
     _relations.setdefault(target, {})[label] = relation
     return relation
+
+
+_merge_listeners: list[Callable[[Any, Any], None]] = []
+
+
+def register_merge_listener(listener: Callable[[Any, Any], None]) -> None:
+    """Call ``listener(kept, merged)`` in the merge's transaction after an account merge and after
+    its undo, so an app can recount what it derives from the rows that moved."""
+    _merge_listeners.append(listener)
+
+
+def _merged(kept: Any, merged: Any) -> None:
+    for listener in _merge_listeners:
+        listener(kept, merged)
 
 
 def relations(target: str) -> list[Relation]:
@@ -418,6 +433,7 @@ def account_merge(*, actor: Any, kept: Account, merged: Account, choices: dict[s
                 "code": merged.code},
     )
     audit.record(actor=actor, action="merge", obj=kept, changes=changes, note=f"{note} (merge #{record.pk})")
+    _merged(kept, merged)
     return record
 
 
@@ -506,6 +522,7 @@ def account_merge_undo(*, actor: Any, record: MergeRecord) -> MergeRecord:
     record.undone_at = timezone.now()
     record.undone_by = actor
     record.save(update_fields=["undone_at", "undone_by"])
+    _merged(kept, merged)
     return record
 
 

@@ -16,6 +16,7 @@ from django.db.models import DecimalField, ExpressionWrapper, F, Max, Min, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from guanxi.customers.services.merge import register_merge_listener
 from guanxi.sales.models import AccountSales, Contract, Opportunity, Order, Payment, PaymentPlan
 
 ZERO = Decimal("0")
@@ -37,7 +38,13 @@ def figures(account_id: int) -> dict[str, object]:
     orders_count = Order.objects.filter(account_id=account_id, deleted_at__isnull=True,
                                         state__in=COUNTED_ORDERS).count()
     contracts = Contract.objects.filter(account_id=account_id, deleted_at__isnull=True, state__in=COUNTED_CONTRACTS)
-    contracted = contracts.aggregate(total=Coalesce(Sum(_in_cny("amount")), ZERO, output_field=_CNY))["total"]
+    contracted = ZERO
+    receivable = ZERO
+    # Per contract: money received on one contract never lowers what another still owes.
+    for amount, got, rate in contracts.values_list("amount", "received", "rate_to_cny"):
+        contracted += amount * rate
+        if amount > got:
+            receivable += (amount - got) * rate
     received = Payment.objects.filter(account_id=account_id, deleted_at__isnull=True,
                                       contract__deleted_at__isnull=True) \
         .aggregate(total=Coalesce(Sum(ExpressionWrapper(F("amount") * F("contract__rate_to_cny"), output_field=_CNY)),
@@ -58,7 +65,7 @@ def figures(account_id: int) -> dict[str, object]:
         "orders_total": Decimal(orders["total"]).quantize(q),
         "contracts_total": Decimal(contracted).quantize(q),
         "received_total": Decimal(received).quantize(q),
-        "receivable_total": max(Decimal(contracted) - Decimal(received), ZERO).quantize(q),
+        "receivable_total": Decimal(receivable).quantize(q),
         "overdue_total": Decimal(overdue).quantize(q),
         "open_deals_total": Decimal(open_deals).quantize(q),
         "first_order_on": orders["first"],
@@ -84,3 +91,10 @@ def recount_all(batch: int = 500) -> int:
     for start in range(0, len(ordered), batch):
         refresh(ordered[start:start + batch])
     return len(ordered)
+
+
+def _after_merge(kept: object, merged: object) -> None:
+    refresh([getattr(kept, "pk", None), getattr(merged, "pk", None)])
+
+
+register_merge_listener(_after_merge)

@@ -1,7 +1,82 @@
-"""Sales views: forecast."""
+"""HTML view of the sales forecast (R11.3): the weighted pipeline by month, team and person
+for everyone with ``forecast.view`` (over the deals they see), and the forecast of orders by
+product and by region for managers (see ``selectors/forecast.py`` for who and why)."""
 
 from __future__ import annotations
 
-from django.urls import path  # noqa: F401
+from typing import Any
 
-urlpatterns: list = []
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import URLPattern, path
+from django.utils.translation import gettext as _
+
+from guanxi.core.permissions import declare as requires
+from guanxi.sales.selectors import forecast as reads
+from guanxi.sales.selectors.forecast_model import HOLDOUT, HORIZON, Forecast
+
+
+def method_label(method: str) -> str:
+    return {
+        "holt_winters": _("Holt-Winters: trend and yearly seasonality"),
+        "holt": _("Holt: damped linear trend"),
+        "naive": _("Naive: the average of the last 3 months"),
+        "none": _("Not enough history"),
+    }.get(method, method)
+
+
+def _summary(forecast: Forecast) -> dict[str, Any]:
+    return {"method": method_label(forecast.method), "code": forecast.method, "mae": forecast.mae,
+            "mape": forecast.mape, "baseline_mae": forecast.baseline_mae,
+            "fallback": method_label(forecast.fallback) if forecast.fallback else "",
+            "next_total": round(sum(p["amount"] for p in forecast.forecast), 2), "months": forecast.months,
+            "forecast": forecast.forecast}
+
+
+def _chart(pipeline: reads.PipelineForecast, orders: Forecast | None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "labels": {"weighted": _("Weighted pipeline (CNY)"), "orders": _("Orders (CNY)"),
+                   "history": _("Orders"), "holdout": _("Predicted for the held-out months"),
+                   "forecast": _("Forecast")},
+        "pipeline": {"months": [f"{m:%Y-%m}" for m in pipeline.months],
+                     "teams": [{"name": t.label, "values": [float(v) for v in t.cells]} for t in pipeline.teams]},
+    }
+    if orders is not None:
+        data["orders"] = {"history": orders.history, "holdout": orders.holdout, "forecast": orders.forecast}
+    return data
+
+
+@requires("forecast.view")
+def forecast_page(request: HttpRequest) -> HttpResponse:
+    """``months`` (6, 9 or 12) of weighted pipeline; ``product`` and ``province`` (``-`` for
+    orders without one) choose the series of the order forecast."""
+    user: Any = request.user
+    pipeline = reads.pipeline_forecast(user, months=reads.months_value(request.GET.get("months")))
+    context: dict[str, Any] = {"pipeline": pipeline, "month_choices": reads.MONTH_CHOICES, "holdout": HOLDOUT,
+                               "horizon": HORIZON, "may_forecast_orders": reads.may_forecast_orders(user)}
+    orders = None
+    if context["may_forecast_orders"]:
+        options = reads.choices()
+        product = request.GET.get("product", "")
+        province = request.GET.get("province", "")
+        product_ids = {str(pk) for pk, _label in options.products}
+        if product not in product_ids:
+            product = ""
+        if province != reads.NO_PROVINCE and province not in options.provinces:
+            province = ""
+        orders = reads.order_forecast(user, product=product or None, province=province or None)
+        by_product = reads.forecasts_by("product", [pk for pk, _label in options.top_products])
+        by_region = reads.forecasts_by("province", options.top_provinces)
+        context.update({
+            "options": options, "product": product, "province": province, "no_province": reads.NO_PROVINCE,
+            "orders": orders, "summary": _summary(orders),
+            "by_product": [(pk, label, _summary(by_product[pk])) for pk, label in options.top_products],
+            "by_region": [(name, name or _("No province"), _summary(by_region[name])) for name in options.top_provinces],
+        })
+    context["chart"] = _chart(pipeline, orders)
+    return render(request, "sales/forecast_page.html", context)
+
+
+urlpatterns: list[URLPattern] = [
+    path("forecast/", forecast_page, name="forecast"),
+]

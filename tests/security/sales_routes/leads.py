@@ -1,4 +1,28 @@
 """Declared permissions of the sales routes: leads (HTML "sales:name" and "METHOD /api/v1/path")."""
 
 ROUTES: dict[str, str] = {
+    "sales:lead-list": "lead.view",
+    "sales:lead-create": "lead.add",
+    "sales:lead-bulk-assign": "lead.assign",
+    "sales:lead-detail": "lead.view",
+    "sales:lead-edit": "lead.change",
+    "sales:lead-delete": "lead.delete",
+    "sales:lead-assign": "lead.assign",
+    "sales:lead-working": "lead.change",
+    "sales:lead-qualify": "lead.change",
+    "sales:lead-disqualify": "lead.change",
+    "sales:lead-convert": "lead.convert",
+    "sales:lead-import": "lead.import",
+    "sales:lead-import-map": "lead.import",
+    "GET /api/v1/leads": "lead.view",
+    "POST /api/v1/leads": "lead.add",
+    "GET /api/v1/leads/{int:pk}": "lead.view",
+    "PATCH /api/v1/leads/{int:pk}": "lead.change",
+    "DELETE /api/v1/leads/{int:pk}": "lead.delete",
+    "POST /api/v1/leads/{int:pk}/assign": "lead.assign",
+    "POST /api/v1/leads/{int:pk}/working": "lead.change",
+    "POST /api/v1/leads/{int:pk}/qualify": "lead.change",
+    "POST /api/v1/leads/{int:pk}/disqualify": "lead.change",
+    "GET /api/v1/leads/{int:pk}/account-candidates": "lead.convert",
+    "POST /api/v1/leads/{int:pk}/convert": "lead.convert",
 }
