@@ -18,14 +18,15 @@ def fingerprint() -> tuple[str, int]:
     """A hash of every row a write could touch, and the length of the task queue (S3).
 
     Covers the organisation, audit, approvals, jobs, grants, notifications, every table of the
-    customer file and every table of contact and follow-up (the activities app, its
-    many-to-many tables included).
+    customer file, every table of contact and follow-up (the activities app, its
+    many-to-many tables included) and every table of sales (the sales app, likewise).
     """
     from huey.contrib.djhuey import HUEY
 
     from guanxi.activities import models as activities
     from guanxi.core.models import AccessGrant, AuditEvent, ChangeRequest, Department, Job, Notification, User
     from guanxi.customers import models as customers
+    from guanxi.sales import models as sales
 
     customer_file = [
         customers.Account.all_objects, customers.Contact.all_objects, customers.Account.tags.through.objects,
@@ -43,9 +44,20 @@ def fingerprint() -> tuple[str, int]:
         activities.Phase.objects, activities.CostChange.objects, activities.CalendarFeed.objects,
         activities.DeskPreference.objects, activities.DigestSent.objects,
     ]
+    sales_file = [
+        sales.ExchangeRate.objects, sales.Product.all_objects, sales.PriceList.all_objects,
+        sales.PriceListItem.objects, sales.Lead.all_objects, sales.Lead.products.through.objects,
+        sales.Pipeline.objects, sales.Stage.objects, sales.LossReason.objects, sales.Opportunity.all_objects,
+        sales.Opportunity.products.through.objects, sales.StageChange.objects, sales.Quote.all_objects,
+        sales.QuoteLine.objects, sales.QuoteRevision.objects, sales.Order.all_objects, sales.OrderLine.objects,
+        sales.Contract.all_objects, sales.ContractStep.objects, sales.PaymentPlan.objects, sales.Payment.all_objects,
+        sales.AccountSales.objects, sales.RebateRule.objects, sales.RebateDeduction.all_objects,
+        sales.RebateStatement.objects, sales.SalesTarget.objects, sales.SalesMonth.objects,
+    ]
     rows = (
         [list(manager.order_by("pk").values()) for manager in customer_file],
         [list(manager.order_by("pk").values()) for manager in activity_file],
+        [list(manager.order_by("pk").values()) for manager in sales_file],
         list(Notification.objects.order_by("pk").values()),
         list(AuditEvent.objects.order_by("pk").values()),
         list(ChangeRequest.objects.order_by("pk").values()),

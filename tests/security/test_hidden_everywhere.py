@@ -1,6 +1,8 @@
 """S1 / S2 / S3 — every route that names an account, a contact or an attachment — or a record of
 contact and follow-up: an interaction, a follow-up, a care plan, support given, a project, a
-phase, a cost change, a calendar feed — hidden from the caller.
+phase, a cost change, a calendar feed — or a sales record: a lead, a deal, a quote (and its
+lines), an order, a contract (its execution steps and payment plan), a receipt, a rebate
+statement or deduction, a sales target — hidden from the caller.
 
 The walker goes through the whole URL configuration and the API routers, so a route added
 later is covered the day it appears: its record id is filled with a record the salesperson
@@ -45,6 +47,18 @@ HTML_KINDS = [
     (re.compile(r"^activities/phases/<int:pk>/"), "phase"),
     (re.compile(r"^activities/cost-changes/<int:pk>/"), "costchange"),
     (re.compile(r"^activities/calendar/<int:pk>/"), "feed"),
+    (re.compile(r"^sales/accounts/<int:account_pk>/"), "account"),
+    (re.compile(r"^sales/leads/<int:pk>/"), "lead"),
+    (re.compile(r"^sales/deals/<int:pk>/"), "opportunity"),
+    (re.compile(r"^sales/quotes/<int:pk>/"), "quote"),
+    (re.compile(r"^sales/orders/<int:pk>/"), "order"),
+    (re.compile(r"^sales/contracts/<int:pk>/"), "contract"),
+    (re.compile(r"^sales/contract-steps/<int:pk>/"), "step"),
+    (re.compile(r"^sales/payment-plans/<int:pk>/"), "plan"),
+    (re.compile(r"^sales/payments/<int:pk>/"), "payment"),
+    (re.compile(r"^sales/rebates/<int:pk>/"), "statement"),
+    (re.compile(r"^sales/rebates/deductions/<int:pk>/"), "deduction"),
+    (re.compile(r"^sales/targets/<int:pk>/"), "target"),
 ]
 API_KINDS = [
     (re.compile(rf"^{API_PREFIX}/accounts/\{{(int:)?pk\}}"), "account"),
@@ -58,6 +72,15 @@ API_KINDS = [
     (re.compile(rf"^{API_PREFIX}/phases/\{{(int:)?pk\}}"), "phase"),
     (re.compile(rf"^{API_PREFIX}/cost-changes/\{{(int:)?pk\}}"), "costchange"),
     (re.compile(rf"^{API_PREFIX}/calendar-feeds/\{{(int:)?pk\}}"), "feed"),
+    (re.compile(rf"^{API_PREFIX}/leads/\{{(int:)?pk\}}"), "lead"),
+    (re.compile(rf"^{API_PREFIX}/opportunities/\{{(int:)?pk\}}"), "opportunity"),
+    (re.compile(rf"^{API_PREFIX}/quotes/\{{(int:)?pk\}}"), "quote"),
+    (re.compile(rf"^{API_PREFIX}/orders/\{{(int:)?pk\}}"), "order"),
+    (re.compile(rf"^{API_PREFIX}/contracts/\{{(int:)?pk\}}"), "contract"),
+    (re.compile(rf"^{API_PREFIX}/payments/\{{(int:)?pk\}}"), "payment"),
+    (re.compile(rf"^{API_PREFIX}/rebate-statements/\{{(int:)?pk\}}"), "statement"),
+    (re.compile(rf"^{API_PREFIX}/rebate-deductions/\{{(int:)?pk\}}"), "deduction"),
+    (re.compile(rf"^{API_PREFIX}/targets/\{{(int:)?pk\}}"), "target"),
 ]
 # The route parameters that carry the hidden record's id.
 ID_PARAMS = {"pk", "account_pk"}
@@ -65,7 +88,9 @@ ID_PARAMS = {"pk", "account_pk"}
 HISTORY_TYPES = {"account": "customers.account", "contact": "customers.contact", "interaction": "activities.interaction",
                  "followup": "activities.followup", "careplan": "activities.careplan",
                  "support": "activities.support", "project": "activities.project", "phase": "activities.phase",
-                 "costchange": "activities.costchange"}
+                 "costchange": "activities.costchange", "lead": "sales.lead", "opportunity": "sales.opportunity",
+                 "quote": "sales.quote", "order": "sales.order", "contract": "sales.contract",
+                 "payment": "sales.payment", "deduction": "sales.rebatededuction"}
 MISSING_ID = 987654321
 
 
@@ -77,7 +102,10 @@ def _kind(route: str, kinds: list[tuple[re.Pattern[str], str]]) -> str | None:
 
 
 # Other parts of a route beside the hidden record's id: filled with something the caller may use.
-EXTRA_KWARGS = {"other": "own_account", "field": "phone", "fmt": "csv"}
+EXTRA_KWARGS = {"other": "own_account", "field": "phone", "fmt": "csv", "number": "1", "line_pk": "child"}
+# A record's part named beside it (a quote's line, a contract's step or instalment): filled with
+# the hidden record's own part, and also tried under the caller's own record (an IDOR on the part).
+CHILD_PARAMS = {"line_pk": "line", "step_pk": "step", "plan_pk": "plan"}
 
 
 def html_routes() -> Iterator[tuple[str, str, str]]:
@@ -92,7 +120,8 @@ def api_routes() -> Iterator[tuple[str, str, str]]:
     for key, _op in api_operations():
         method, path = key.split(" ", 1)
         kind = _kind(path, API_KINDS)
-        if kind is not None and path.count("{") == 1:
+        extra = set(re.findall(r"\{(?:\w+:)?(\w+)\}", path)) - {"pk"}
+        if kind is not None and extra <= set(CHILD_PARAMS):
             yield method, path, kind
 
 
@@ -109,7 +138,46 @@ def hidden(org: Any) -> dict[str, Any]:
     attachment.save()
     out = {"account": account, "contact": contact, "attachment": attachment}
     out.update(activity_records(org.outsider, account, contact))
+    out.update(sales_records(org.outsider, org.south_manager, account, "南方"))
     return out
+
+
+def sales_records(owner: Any, manager: Any, account: Any, tag: str) -> dict[str, Any]:
+    """One sales record of each kind on ``account`` (made a distributor), made by its owner (and
+    the owner's manager where a manager's right is needed)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from guanxi.customers.models import Account
+    from guanxi.sales.models import Contract, QuoteLine, RebateRule, RebateStatement
+    from guanxi.sales.services import contracts, leads, orders, payments, pipeline, quotes, rebates, targets
+
+    today = timezone.localdate()
+    Account.objects.filter(pk=account.pk).update(is_distributor=True)
+    account.refresh_from_db()
+    lead = leads.lead_capture(actor=owner, source="manual", data={"company": f"{tag}线索公司", "person_name": "何生",
+                                                                            "mobile": "13800001111"})
+    deal = pipeline.opportunity_create(actor=owner, account=account, name=f"{tag}二期商机", amount=300000)
+    quote = quotes.quote_create(actor=owner, account=account, subject=f"{tag}油缸",
+                                lines=[{"name": "液压油缸", "quantity": 2, "unit_price": "1000"}])
+    order = orders.order_create(actor=owner, account=account, lines=[{"name": "液压油缸", "quantity": 2,
+                                                                      "unit_price": "1000"}])
+    contract = contracts.contract_create(actor=owner, account=account, amount=100000, title=f"{tag}供货合同")
+    step = contracts.step_add(actor=owner, contract=contract, name="到货安装")
+    plan = contracts.plan_add(actor=owner, contract=contract, due_on=today + dt.timedelta(days=30), amount=100000)
+    contracts.contract_move(actor=owner, contract=contract, to=Contract.State.ACTIVE, signed_on=today)
+    payment = payments.payment_record(actor=owner, contract=Contract.objects.get(pk=contract.pk), amount=1000)
+    if not RebateRule.objects.filter(year=today.year, active=True, grade="").exists():
+        rebates.rebate_rule_create(actor=manager, name="年度返利", year=today.year, tiers=[{"from": "0", "rate": "2"}])
+    deduction = rebates.rebate_deduct(actor=manager, account=account, year=today.year, amount="10", reason="窜货")
+    rebates.rebate_compute(actor=manager, year=today.year, account=account)
+    target = targets.target_create(actor=manager, metric="orders", period_start=today.replace(month=1, day=1),
+                                   period_end=today.replace(month=12, day=31), amount=100000, user=owner)
+    return {"lead": lead, "opportunity": deal, "quote": quote, "line": QuoteLine.objects.filter(quote=quote).first(),
+            "order": order, "contract": Contract.objects.get(pk=contract.pk), "step": step, "plan": plan,
+            "payment": payment, "deduction": deduction, "target": target,
+            "statement": RebateStatement.objects.get(account=account, year=today.year)}
 
 
 def activity_records(owner: Any, account: Any, contact: Any) -> dict[str, Any]:
@@ -134,29 +202,42 @@ def activity_records(owner: Any, account: Any, contact: Any) -> dict[str, Any]:
             "project": project, "phase": phase, "costchange": change, "feed": feed}
 
 
-def _html_path(route: str, pk: int, own_account: int = MISSING_ID) -> str:
-    """The route with the hidden id for ``pk`` and harmless values for any other part."""
+def _html_path(route: str, pk: int, own_account: int = MISSING_ID, child: int = MISSING_ID) -> str:
+    """The route with the hidden id for ``pk`` and harmless values for any other part (``child``
+    for a part of the record, such as a quote's line)."""
     def fill(match: re.Match[str]) -> str:
         param = match.group(1)
         if param in ID_PARAMS:
             return str(pk)
-        return str(own_account) if EXTRA_KWARGS[param] == "own_account" else EXTRA_KWARGS[param]
+        value = EXTRA_KWARGS[param]
+        return str(own_account) if value == "own_account" else str(child) if value == "child" else value
 
     return "/" + re.sub(r"<(?:\w+:)?(\w+)>", fill, route)
 
 
-def _api_path(path: str, pk: int) -> str:
-    return re.sub(r"\{(int:)?pk\}", str(pk), path)
+def _api_path(path: str, pk: int, child: int = MISSING_ID) -> str:
+    path = re.sub(r"\{(int:)?pk\}", str(pk), path)
+    return re.sub(r"\{(?:int:)?(?:line_pk|step_pk|plan_pk)\}", str(child), path)
+
+
+def _child(route: str, records: dict[str, Any]) -> int:
+    """The hidden record's part a route names beside the record (a line, a step, an instalment)."""
+    for param, key in CHILD_PARAMS.items():
+        if param in route:
+            return int(records[key].pk)
+    return MISSING_ID
 
 
 ACTIVITY_KINDS = {"interaction", "followup", "careplan", "support", "project", "phase", "costchange", "feed"}
+SALES_KINDS = {"lead", "opportunity", "quote", "order", "contract", "step", "plan", "payment", "statement",
+               "deduction", "target"}
 
 
 def test_the_walker_finds_the_customer_file_routes() -> None:
     html_kinds = {kind for _route, _name, kind in html_routes()}
     api_kinds = {kind for _m, _p, kind in api_routes()}
-    assert {"account", "contact"} | ACTIVITY_KINDS <= html_kinds
-    assert {"account", "contact"} | ACTIVITY_KINDS <= api_kinds
+    assert {"account", "contact"} | ACTIVITY_KINDS | SALES_KINDS <= html_kinds
+    assert {"account", "contact"} | ACTIVITY_KINDS | SALES_KINDS - {"step", "plan"} <= api_kinds
 
 
 def test_every_route_naming_an_activities_record_is_walked() -> None:
@@ -178,6 +259,39 @@ def test_every_route_naming_an_activities_record_is_walked() -> None:
             assert key in walked_api, f"{key} is not walked"
 
 
+# Sales routes with an id that names no owned record: the catalogue, price lists and exchange
+# rates, pipelines, stages and loss reasons, rebate rules (the company's configuration, read by
+# everyone who sells), and the lead import's upload token (a one-off key of the uploader's file,
+# checked against the uploader inside the view).
+SALES_NOT_RECORDS = {
+    "sales:product-detail", "sales:product-edit", "sales:product-delete", "sales:product-restore",
+    "sales:product-picture", "sales:pricelist-detail", "sales:pricelist-edit", "sales:pricelist-delete",
+    "sales:pricelist-restore", "sales:pricelist-item-add", "sales:pricelist-item-edit", "sales:pricelist-item-delete",
+    "sales:rate-edit", "sales:pipeline-edit", "sales:stage-create", "sales:stage-edit", "sales:stage-delete",
+    "sales:lossreason-edit", "sales:lossreason-delete", "sales:rebaterule-edit", "sales:rebaterule-delete",
+    "sales:lead-import-map",
+}
+SALES_API_NOT_RECORDS = tuple(f"{API_PREFIX}/{name}/" for name in (
+    "products", "price-lists", "exchange-rates", "pipelines", "pipeline-stages", "loss-reasons", "rebate-rules"))
+SALES_API = tuple(f"{API_PREFIX}/{name}/" for name in (
+    "leads", "opportunities", "quotes", "orders", "contracts", "payments", "rebate-statements", "rebate-deductions",
+    "targets", "performance", "forecast", "payment-plans", "contract-steps"))
+
+
+def test_every_route_naming_a_sales_record_is_walked() -> None:
+    """A new sales route with an id in it must be recognised by the walker (or be one of the few
+    that name the company's configuration or carry a one-off key instead)."""
+    walked = {name for _route, name, _kind in html_routes()}
+    for route, name, _callback in django_routes():
+        if name.startswith("sales:") and re.search(r"<(?:\w+:)?\w+>", route):
+            assert name in walked or name in SALES_NOT_RECORDS, f"{name} ({route}) is not walked"
+    walked_api = {f"{m} {p}" for m, p, _kind in api_routes()}
+    for key, _op in api_operations():
+        path = key.split(" ", 1)[1]
+        if "{" in path and path.startswith(SALES_API) and not path.startswith(SALES_API_NOT_RECORDS):
+            assert key in walked_api, f"{key} is not walked"
+
+
 # A salesperson, and a manager whose rights reach further into each view (merge, reassign, rate …).
 PERSONAS = ["salesperson", "manager"]
 
@@ -186,12 +300,19 @@ PERSONAS = ["salesperson", "manager"]
 def test_hidden_records_answer_like_missing_ones_on_every_html_route(persona: str, org: Any, login: Any,
                                                                      hidden: dict[str, Any]) -> None:
     client = login(getattr(org, persona))
-    own = services.account_create(actor=org.salesperson, name="厦门本地客户有限公司").pk
+    own_account = services.account_create(actor=org.salesperson, name="厦门本地客户有限公司")
+    own = own_account.pk
+    mine = sales_records(org.salesperson, org.manager, own_account, "厦门")
     attempts = []
     for route, name, kind in html_routes():
-        attempts.append((route, name, _html_path(route, hidden[kind].pk, own), _html_path(route, MISSING_ID, own)))
+        child = _child(route, hidden)
+        attempts.append((route, name, _html_path(route, hidden[kind].pk, own, child),
+                         _html_path(route, MISSING_ID, own, child)))
         if "<int:other>" in route:  # the hidden record in the second place too
             attempts.append((route, name, _html_path(route, own, hidden[kind].pk), _html_path(route, own, MISSING_ID)))
+        if child != MISSING_ID:  # the hidden part under one's own record
+            attempts.append((route, name, _html_path(route, mine[kind].pk, own, child),
+                             _html_path(route, mine[kind].pk, own, MISSING_ID)))
     for _route, name, path, missing in attempts:
         for method in ("get", "post"):
             before = fingerprint()
@@ -206,18 +327,29 @@ def test_hidden_records_answer_like_missing_ones_on_every_html_route(persona: st
 def test_hidden_records_answer_like_missing_ones_on_every_api_route(persona: str, org: Any, api: Any,
                                                                     hidden: dict[str, Any]) -> None:
     client = api(getattr(org, persona))
+    own_account = services.account_create(actor=org.salesperson, name="厦门本地客户有限公司")
+    mine = sales_records(org.salesperson, org.manager, own_account, "厦门")
+    attempts = []
     for method, path, kind in api_routes():
+        child = _child(path, hidden)
+        attempts.append((method, path, _api_path(path, hidden[kind].pk, child), _api_path(path, MISSING_ID, child)))
+        if child != MISSING_ID:  # the hidden part under one's own record
+            attempts.append((method, path, _api_path(path, mine[kind].pk, child),
+                             _api_path(path, mine[kind].pk, MISSING_ID)))
+    for method, path, url, missing_url in attempts:
+        kind = _kind(path, API_KINDS)
+        assert kind is not None
         call = getattr(client, method.lower())
         before = fingerprint()
-        response = call(_api_path(path, hidden[kind].pk))
+        response = call(url)
         # 422 only where the body is checked before the record is fetched: still no record data.
-        assert response.status_code in {403, 404, 422}, f"{method} {path}: {response.status_code} {response.content[:200]!r}"
+        assert response.status_code in {403, 404, 422}, f"{method} {url}: {response.status_code} {response.content[:200]!r}"
         if response.status_code == 404:
-            missing = call(_api_path(path, MISSING_ID))
+            missing = call(missing_url)
             assert missing.status_code == 404
-            assert response.content == missing.content, f"{method} {path}: hidden differs from missing"
+            assert response.content == missing.content, f"{method} {url}: hidden differs from missing"
         assert hidden[kind].__class__._base_manager.filter(pk=hidden[kind].pk).exists()
-        assert fingerprint() == before, f"{method} {path} changed something"
+        assert fingerprint() == before, f"{method} {url} changed something"
 
 
 def test_the_owner_reaches_the_same_routes(org: Any, login: Any, api: Any, hidden: dict[str, Any]) -> None:
@@ -235,6 +367,22 @@ def test_the_owner_reaches_the_same_routes(org: Any, login: Any, api: Any, hidde
     ok_history = {kind for kind, label in HISTORY_TYPES.items()
                   if api_client.get(f"{API_PREFIX}/history/{label}/{hidden[kind].pk}").status_code == 200}
     assert ok_history == set(HISTORY_TYPES)
+
+
+def test_the_owners_manager_reaches_the_sales_routes(org: Any, login: Any, api: Any, hidden: dict[str, Any]) -> None:
+    """The sales sweep proves nothing unless the same routes serve whoever sees the records: 华南's
+    manager (who also holds the rights a salesperson lacks: rebates, targets) gets a page and an
+    API read of every kind."""
+    client = login(org.south_manager)
+    ok_html = {kind for route, _name, kind in html_routes() if kind in SALES_KINDS
+               and client.get(_html_path(route, hidden[kind].pk, child=_child(route, hidden))).status_code == 200}
+    # Steps, instalments and receipts have no page of their own (their routes are forms and deletes;
+    # GET of a form answers 200 too, so steps and instalments show up through their edit forms).
+    assert SALES_KINDS - {"payment"} <= ok_html, SALES_KINDS - ok_html
+    api_client = api(org.south_manager)
+    ok_api = {kind for method, path, kind in api_routes() if method == "GET" and kind in SALES_KINDS
+              and api_client.get(_api_path(path, hidden[kind].pk, _child(path, hidden))).status_code == 200}
+    assert SALES_KINDS - {"step", "plan"} <= ok_api, SALES_KINDS - ok_api
 
 
 @pytest.mark.parametrize("persona", PERSONAS)

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from guanxi.core import access
 from guanxi.core.errors import Invalid
+from guanxi.core.permissions import has_perm
 from guanxi.customers.models import Account
 from guanxi.sales.models import Order, Payment, RebateDeduction, RebateRule, RebateStatement
 from guanxi.sales.services.totals import COUNTED_ORDERS
@@ -33,6 +34,10 @@ FIRST_YEAR, LAST_YEAR = 2000, 2100
 
 
 def _by_account(user: Any, qs: QuerySet[Any]) -> QuerySet[Any]:
+    """Through the distributor's account; nothing at all without ``rebate.view`` (the
+    administrator sees every account by scope but holds no rebate right)."""
+    if not has_perm(user, "rebate.view"):
+        return qs.none()
     return access.visible(user, qs, owner_field="account__owner", department_field="account__department")
 
 

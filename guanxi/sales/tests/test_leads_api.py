@@ -171,6 +171,7 @@ def test_convert_into_an_existing_account_and_not_a_hidden_one(org: Any, api: An
     hidden = account_factory(org.outsider, name="别人的客户有限公司", credit_code=CREDIT)
     lead = capture(org.salesperson, credit_code=CREDIT)
     client = api(org.salesperson)
+    client.client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"  # the messages are asserted in English
     candidates = client.get(f"{URL}/{lead.pk}/account-candidates").json()
     assert candidates["accounts"] == [] and candidates["blocks_new_account"]
     assert hidden.name not in str(candidates) and "another department" in candidates["hidden"][0]

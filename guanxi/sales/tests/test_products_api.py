@@ -81,6 +81,7 @@ def test_create_with_an_idempotency_key_makes_one_product(org: Any, api: Any) ->
 
 def test_create_refuses_bad_input_and_unknown_fields(org: Any, api: Any, pump: Product) -> None:
     client = api(org.manager)
+    client.client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"  # the messages are asserted in English
     before = snapshot()
     taken = client.post("/api/v1/products", {"code": "HP-100", "name": "重复"})
     assert taken.status_code == 422 and body(taken)["errors"]["code"] == ["This code is already used by another product."]

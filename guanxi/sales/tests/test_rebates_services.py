@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.utils import translation
 
 from guanxi.core.errors import Conflict, Forbidden, Invalid, NotFound
 from guanxi.core.models import AuditEvent
@@ -20,6 +21,14 @@ from guanxi.sales.tests.rebates_targets_helpers import TIERS, contract, order, p
 pytestmark = pytest.mark.django_db
 D = Decimal
 YEAR = 2025
+
+
+@pytest.fixture(autouse=True)
+def _english() -> Any:
+    """The messages are asserted in English (the default language is zh-hans)."""
+    with translation.override("en"):
+        yield
+
 
 
 def day(month: int, d: int = 15, year: int = YEAR) -> dt.date:
