@@ -44,6 +44,9 @@ TARGETS_MS = {  # p95 targets at size M (BENCHMARKS.md); login and home have non
     "html_business_check": 50.0,
     # B5: log an interaction through the API (audited, the cadence follow-up rescheduled)
     "api_interaction_create": 30.0,
+    # B13: the kanban board's first load (salesperson, GM); the sales forecast (manager, warm cache)
+    "html_kanban": 50.0,
+    "html_forecast": 100.0,
 }
 
 
@@ -51,6 +54,7 @@ TARGETS_MS = {  # p95 targets at size M (BENCHMARKS.md); login and home have non
 TARGETS_L_MS = {name: {"api_accounts_first_page": 60.0, "api_accounts_page_50": 60.0, "html_accounts_first_page": 60.0,
                        "html_accounts_page_50": 60.0, "html_account_360": 60.0, "html_home": 100.0,
                        "html_desk": 100.0, "html_business_check": 100.0, "api_interaction_create": 40.0,
+                       "html_kanban": 100.0, "html_forecast": 200.0,
                        }.get(name, 50.0)
                 for name in TARGETS_MS}
 
@@ -230,6 +234,7 @@ def run(size: str, n: int, write: bool, http_too: bool = True) -> list[Result]:
                               percentile(samples, 95), queries, sql_ms))
 
     results.extend(activity_cases(n, tokens))
+    results.extend(sales_cases(n))
 
     if http_too:
         port = free_port()
@@ -285,6 +290,43 @@ def activity_cases(n: int, tokens: dict[str, str]) -> list[Result]:
                            "summary": "性能测试：电话回访，确认下月到货时间。"}, ensure_ascii=False)
         measure("api_interaction_create", "salesperson", api, "/api/v1/interactions", method="post", data=body,
                 content_type="application/json")
+    return results
+
+
+def sales_cases(n: int) -> list[Result]:
+    """B13 (the kanban board: a salesperson's and the GM's first load), the forecast (a manager,
+    warm cache) and the account 360 page's Sales tab (the htmx fragment). A route another
+    area has not delivered yet is skipped, saying so."""
+    from django.db.models import Count
+    from django.urls import NoReverseMatch, reverse
+
+    from guanxi.core.models import User
+    from guanxi.sales.selectors.scope import order_scope
+
+    results: list[Result] = []
+    users = {u.username: u for u in User.objects.filter(username__in=["sales", "manager", "gm"])}
+
+    def measure(name: str, role: str, username: str, route: str, *args: Any) -> None:
+        try:
+            path = reverse(route, args=args)
+        except NoReverseMatch:
+            print(f"bench: {name} skipped: the route {route} does not exist yet", file=sys.stderr)
+            return
+        client = Client()
+        client.force_login(users[username])
+        samples, queries, sql_ms = time_in_process(client, path, n)
+        results.append(Result(name, role, "in-process", statistics.median(samples), percentile(samples, 95),
+                              queries, sql_ms))
+
+    measure("html_kanban", "salesperson", "sales", "sales:opportunity-board")
+    measure("html_kanban", "general manager", "gm", "sales:opportunity-board")
+    measure("html_forecast", "manager", "manager", "sales:forecast")
+    # The Sales tab of the customer with the most orders each role sees (what the 360 page fetches).
+    for role, username in (("salesperson", "sales"), ("manager", "manager")):
+        busiest = (order_scope(users[username]).values("account_id").annotate(n=Count("id")).order_by("-n", "account_id")
+                   .values_list("account_id", flat=True).first())
+        if busiest is not None:
+            measure("html_account_sales_tab", role, username, "sales:account-sales", busiest)
     return results
 
 

@@ -1318,6 +1318,13 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
     activities_seconds = time.perf_counter() - activities_started
+    # Then the sales (products, deals, quotes, orders, contracts, receipts): guanxi.sales.demo.
+    from guanxi.sales.demo import build_sales
+
+    sales_started = time.perf_counter()
+    if build_sales(size=size, seed=seed, now=now, stdout=stdout):
+        created = True
+    sales_seconds = time.perf_counter() - sales_started
     return {
         "size": size,
         "created": created,
@@ -1329,4 +1336,5 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
         "followups": FollowUp.objects.count(),
         "seconds": round(time.perf_counter() - started, 2),
         "activities_seconds": round(activities_seconds, 2),
+        "sales_seconds": round(sales_seconds, 2),
     }

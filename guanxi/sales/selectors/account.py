@@ -5,8 +5,8 @@ quotes, orders and contracts on a customer a teammate shares with them. The cumu
 figures are the customer's (``AccountSales``, kept by every sales write), not the viewer's.
 
 The timeline adds one source that answers deals created, won and lost, quotes sent, orders
-confirmed, contracts signed and receipts in **one** query: a UNION of six scoped reads,
-each of them the newest ``limit`` rows of its kind through an indexed subquery.
+confirmed, contracts signed and receipts in **one** query: a UNION of six scoped reads, each
+limited to its kind's newest ``limit`` rows by an indexed subquery, ordered and cut once more.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db.models import (
     CharField,
+    DateTimeField,
     DecimalField,
     ExpressionWrapper,
     F,
@@ -36,7 +37,7 @@ from guanxi.core.permissions import has_perm
 from guanxi.customers.models import Account
 from guanxi.customers.selectors import page_read
 from guanxi.customers.selectors.timeline import Item, source
-from guanxi.sales.models import CNY, AccountSales, Contract, Opportunity, Order, PaymentPlan
+from guanxi.sales.models import CNY, AccountSales, Contract, Opportunity, Order, Payment, PaymentPlan, Quote
 from guanxi.sales.selectors.scope import (
     contract_scope,
     opportunity_scope,
@@ -131,9 +132,12 @@ def _newest(qs: QuerySet[Any], *order: str, limit: int) -> Q:
     return Q(pk__in=qs.order_by(*order).values("pk")[:limit])
 
 
+# Events that carry only a date (shown at the start of the local day).
+DATED = {"deal_closed", "order_confirmed", "contract_signed", "payment"}
+
+
 def _on(day: str) -> Cast:
-    """A dated event's moment: the start of its day in UTC (08:00 in Beijing), the same in the
-    SQL ordering and on the page."""
+    """A dated event's moment for the SQL ordering: the start of its day in UTC."""
     return Cast(F(day), DateTimeField())
 
 
@@ -228,8 +232,6 @@ def money_text(amount: Decimal | None, currency: str = CNY) -> str:
 
 @source
 def _sales(user: Any, account: Account, limit: int) -> list[Item]:
-    from guanxi.sales.models import Payment, Quote
-
     links = {kind: _link(name) for kind, name in (
         ("deal", "sales:opportunity-detail"), ("quote", "sales:quote-detail"), ("order", "sales:order-detail"),
         ("contract", "sales:contract-detail"))}
@@ -259,6 +261,9 @@ def _sales(user: Any, account: Account, limit: int) -> list[Item]:
             title = _("Payment received: %(amount)s") % {"amount": money}
             detail = f"{code} {label} · {methods.get(extra, extra)}"
             url, css = links["contract"], "payment"  # the id is the contract's
+        if kind in DATED and isinstance(at, dt.datetime):
+            # The SQL sorts dated events at 00:00 UTC; the page shows the start of the local day.
+            at = timezone.make_aware(dt.datetime.combine(at.date(), dt.time.min))
         items.append(Item(at=at, kind=css, title=title, detail=detail, actor=actor or "",
                           url=url.replace(PLACEHOLDER, str(pk)) if url else ""))
     return items

@@ -74,7 +74,7 @@ def test_deleted_records_and_other_accounts_stay_off(org: Any, account_factory: 
     assert sales_items(org.salesperson, account) == []
 
 
-def test_each_kind_is_capped_at_the_limit_in_one_query(org: Any, account_factory: Any,
+def test_the_newest_events_of_all_kinds_come_in_one_query(org: Any, account_factory: Any,
                                                        django_assert_num_queries: Any) -> None:
     account = account_factory(org.salesperson)
     sales_story(org, account)
@@ -82,13 +82,21 @@ def test_each_kind_is_capped_at_the_limit_in_one_query(org: Any, account_factory
         order(account, org.salesperson, order_date=timezone.localdate() - dt.timedelta(days=100 + i))
     timeline_rows(org.manager, account, 3)  # the manager's reach is worked out once per request
     with django_assert_num_queries(1):
-        rows = timeline_rows(org.manager, account, 3)
+        rows = timeline_rows(org.manager, account, 11)
+    assert len(rows) == 11  # the story's eleven events; the old orders come after them
+    moments = [row[2] for row in rows]
+    assert moments == sorted(moments, reverse=True)
     kinds = [row[0] for row in rows]
-    assert kinds.count("order_confirmed") == 3 and kinds.count("deal_created") == 3
-    # The newest three orders (the story's are 10 and 40 days old), not the old ones.
-    days = sorted((row[2] for row in rows if row[0] == "order_confirmed"), reverse=True)
-    assert days[0] == timezone.localdate() - dt.timedelta(days=10)
-    assert days[2] == timezone.localdate() - dt.timedelta(days=100)
+    # The newest first across kinds: the deals created today and the latest quote, not the
+    # orders of 100 days ago.
+    assert kinds.count("deal_created") == 3 and kinds.count("quote_sent") == 2
+    orders = [timezone.localtime(row[2]).date() for row in rows if row[0] == "order_confirmed"]
+    assert timezone.localdate() - dt.timedelta(days=10) in orders
+    assert timezone.localdate() - dt.timedelta(days=100) not in orders
+    assert timeline_rows(org.manager, account, 12)[-1][0] == "order_confirmed"  # the newest old order
+    # Each kind is read only up to the limit: one of each, newest.
+    few = timeline_rows(org.manager, account, 1)
+    assert len(few) == 1 and few[0][0] == "deal_created"
 
 
 def test_timeline_links_to_the_records_when_their_pages_exist(org: Any, account_factory: Any) -> None:
