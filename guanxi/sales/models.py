@@ -315,6 +315,10 @@ class Opportunity(SoftDeletable, Versioned):
             # The kanban board: a pipeline's open cards column by column.
             models.Index(fields=["pipeline", "stage", "rank", "id"], condition=Q(deleted_at__isnull=True),
                          name="deal_board"),
+            # The board's rows: a pipeline's open deals and those closed lately, each side of the
+            # OR from the index (measured at M: the general manager's board 95 → ? ms of SQL).
+            models.Index(fields=["pipeline", "state", "closed_on"], condition=Q(deleted_at__isnull=True),
+                         name="deal_board_rows"),
             models.Index(fields=["account", "state"], name="deal_account_state"),
             # The weighted pipeline by month (R11.3).
             models.Index(fields=["state", "expected_close"], condition=Q(deleted_at__isnull=True),
