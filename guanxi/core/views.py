@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
@@ -37,6 +38,28 @@ from guanxi.core.permissions import declare as requires
 from guanxi.core.services import grants as grant_services
 from guanxi.core.services import notifications as notification_services
 from guanxi.core.services import org, policies, records, tokens
+
+
+def style_form(form: forms.Form) -> forms.Form:
+    """Bootstrap classes on every visible input (selects get form-select)."""
+    for field in form.fields.values():
+        widget = field.widget
+        if isinstance(widget, forms.CheckboxInput | forms.CheckboxSelectMultiple | forms.RadioSelect
+                      | forms.HiddenInput):
+            continue
+        widget.attrs.setdefault("class", "form-select" if isinstance(widget, forms.Select) else "form-control")
+    return form
+
+
+def error_text(exc: ServiceError) -> str:
+    """A service error as one line for a message banner: the field messages, else the message."""
+    return "; ".join([m for ms in exc.errors.values() for m in ms] or [exc.message])
+
+
+def posted_version(request: HttpRequest) -> int | None:
+    """The record version the form was read at (stale → 409 in the service); none if absent."""
+    value = request.POST.get("version", "")
+    return int(value) if value.isdigit() else None
 
 
 def form_errors(form: Any, exc: ServiceError) -> None:

@@ -22,12 +22,11 @@ from guanxi.activities.models import CarePlan, GreetingTemplate, Interaction, Oc
 from guanxi.activities.selectors import care as reads
 from guanxi.activities.selectors import care_scope, get_one, support_scope
 from guanxi.activities.services import care as services
-from guanxi.activities.views import error_text, style_form
 from guanxi.core.errors import Forbidden, NotFound, ServiceError
 from guanxi.core.permissions import declare as requires
 from guanxi.core.permissions import has_perm
 from guanxi.core.services import records
-from guanxi.core.views import form_errors
+from guanxi.core.views import error_text, form_errors, style_form
 from guanxi.customers import account_page
 from guanxi.customers.models import Account, Contact
 from guanxi.customers.selectors import contact_scope

@@ -23,7 +23,6 @@ from django.views.decorators.http import require_POST
 
 from guanxi.activities import selectors, services
 from guanxi.activities.models import CadenceRule, FollowUp
-from guanxi.activities.views import posted_version
 from guanxi.activities.views.interactions import (
     datetime_widget,
     error_text,
@@ -37,7 +36,7 @@ from guanxi.core import selectors as core_selectors
 from guanxi.core.errors import NotFound, ServiceError
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import declare as requires
-from guanxi.core.views import form_errors
+from guanxi.core.views import form_errors, posted_version
 from guanxi.customers.models import Account, Contact, Grade
 
 PAGE_SIZE = 50

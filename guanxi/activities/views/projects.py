@@ -19,14 +19,13 @@ from guanxi.activities.models import CostChange, Phase, Project
 from guanxi.activities.selectors import cost_change_scope, get_one, phase_scope, project_scope
 from guanxi.activities.selectors import projects as reads
 from guanxi.activities.services import projects as services
-from guanxi.activities.views import error_text, posted_version, style_form
 from guanxi.core import selectors as core_selectors
 from guanxi.core.errors import Invalid, NotFound, ServiceError
 from guanxi.core.models import User
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import PUBLIC, has_perm
 from guanxi.core.permissions import declare as requires
-from guanxi.core.views import form_errors
+from guanxi.core.views import error_text, form_errors, posted_version, style_form
 from guanxi.customers import account_page
 from guanxi.customers.models import AccountAttachment
 from guanxi.customers.selectors import account_scope

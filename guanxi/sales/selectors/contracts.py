@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from guanxi.sales.models import AccountSales, Contract, ContractStep, Payment, PaymentPlan
-from guanxi.sales.selectors.orders import _id
+from guanxi.sales.selectors.common import filter_list, parse_list_filters
 from guanxi.sales.selectors.scope import contract_scope, payment_scope, plan_scope
 from guanxi.sales.services.totals import COUNTED_CONTRACTS
 
@@ -30,20 +30,7 @@ DESK_ROWS = 8
 
 def parse_filters(user: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     """The contract list's filters (``q``, ``state``, ``account``, ``owner`` = me or an id)."""
-    out: dict[str, Any] = {}
-    q = str(params.get("q") or "").strip()
-    if q:
-        out["q"] = q[:100]
-    state = str(params.get("state") or "")
-    if state in Contract.State.values:
-        out["state"] = state
-    if (account := _id(params.get("account"))) is not None:
-        out["account"] = account
-    owner = str(params.get("owner") or "")
-    if owner == "me":
-        out["owner"] = user.pk
-    elif (owner_id := _id(owner)) is not None:
-        out["owner"] = owner_id
+    out = parse_list_filters(user, params, Contract.State.values)
     if str(params.get("overdue") or "") in ("1", "true", "on"):
         out["overdue"] = True
     return out
@@ -54,13 +41,7 @@ def contract_list_for(user: Any, **filters: Any) -> QuerySet[Contract]:
     if filters.get("q"):
         q = filters["q"]
         qs = qs.filter(Q(code__icontains=q) | Q(title__icontains=q) | Q(account__name__icontains=q))
-    if filters.get("state"):
-        qs = qs.filter(state=filters["state"])
-    if filters.get("account"):
-        qs = qs.filter(account_id=filters["account"])
-    if filters.get("owner"):
-        qs = qs.filter(owner_id=filters["owner"])
-    return qs.order_by("-id")
+    return filter_list(qs, filters).order_by("-id")
 
 
 def steps_of(contract: Contract) -> list[ContractStep]:

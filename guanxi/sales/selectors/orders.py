@@ -8,14 +8,10 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from guanxi.sales.models import Order
+from guanxi.sales.selectors.common import filter_list, parse_list_filters
 from guanxi.sales.selectors.scope import order_scope
 
 ORDER_FILTERS = ("q", "state", "account", "owner", "date_from", "date_to")
-
-
-def _id(value: Any) -> int | None:
-    text = str(value or "").strip()
-    return int(text) if text.isdigit() else None
 
 
 def parse_filters(user: Any, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -27,20 +23,7 @@ def parse_filters(user: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     """
     import datetime as dt
 
-    out: dict[str, Any] = {}
-    q = str(params.get("q") or "").strip()
-    if q:
-        out["q"] = q[:100]
-    state = str(params.get("state") or "")
-    if state in Order.State.values:
-        out["state"] = state
-    if (account := _id(params.get("account"))) is not None:
-        out["account"] = account
-    owner = str(params.get("owner") or "")
-    if owner == "me":
-        out["owner"] = user.pk
-    elif (owner_id := _id(owner)) is not None:
-        out["owner"] = owner_id
+    out = parse_list_filters(user, params, Order.State.values)
     for name in ("date_from", "date_to"):
         try:
             out[name] = dt.date.fromisoformat(str(params.get(name) or "")).isoformat()
@@ -55,12 +38,7 @@ def order_list_for(user: Any, **filters: Any) -> QuerySet[Order]:
     if filters.get("q"):
         q = filters["q"]
         qs = qs.filter(Q(code__icontains=q) | Q(account__name__icontains=q) | Q(account__code__icontains=q))
-    if filters.get("state"):
-        qs = qs.filter(state=filters["state"])
-    if filters.get("account"):
-        qs = qs.filter(account_id=filters["account"])
-    if filters.get("owner"):
-        qs = qs.filter(owner_id=filters["owner"])
+    qs = filter_list(qs, filters)
     if filters.get("date_from"):
         qs = qs.filter(order_date__gte=filters["date_from"])
     if filters.get("date_to"):

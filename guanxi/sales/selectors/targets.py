@@ -28,7 +28,6 @@ from typing import Any
 from django.db.models import BigIntegerField, Count, DecimalField, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
 from guanxi.core import access
@@ -36,6 +35,7 @@ from guanxi.core.errors import Invalid
 from guanxi.core.models import Team, User
 from guanxi.customers.models import Account, OwnershipChange
 from guanxi.sales.models import Contract, Order, Payment, SalesTarget
+from guanxi.sales.services.common import parse_day
 from guanxi.sales.services.totals import COUNTED_CONTRACTS, COUNTED_ORDERS
 
 ZERO = Decimal("0")
@@ -65,18 +65,6 @@ class Period:
 
     def overlap_days(self, start: dt.date, end: dt.date) -> int:
         return max((min(self.end, end) - max(self.start, start)).days + 1, 0)
-
-
-def parse_day(value: Any, field: str, errors: dict[str, list[str]]) -> dt.date | None:
-    if isinstance(value, dt.date):
-        return value
-    try:
-        parsed = parse_date(str(value or "").strip())
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        errors.setdefault(field, []).append(_("Enter a valid date (YYYY-MM-DD)."))
-    return parsed
 
 
 def period_of(start: Any, end: Any, *, start_field: str = "period_start", end_field: str = "period_end") -> Period:

@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.utils import timezone
+from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
 from guanxi.core import codes
@@ -36,6 +37,19 @@ def raise_if(errors: dict[str, list[str]]) -> None:
     """Every field's messages at once, before anything is written."""
     if errors:
         raise Invalid(errors=errors)
+
+
+def parse_day(value: Any, field: str, errors: dict[str, list[str]]) -> dt.date | None:
+    """A date from a form or API value (a date passes as is); the field's message on anything else."""
+    if isinstance(value, dt.date):
+        return value
+    try:
+        parsed = parse_date(str(value or "").strip())
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        errors.setdefault(field, []).append(_("Enter a valid date (YYYY-MM-DD)."))
+    return parsed
 
 
 def money(value: Decimal | int | str) -> Decimal:

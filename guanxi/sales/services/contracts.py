@@ -30,7 +30,7 @@ from guanxi.sales.models import CNY, Contract, ContractStep, Order, Payment, Pay
 from guanxi.sales.selectors.scope import contract_scope
 from guanxi.sales.services import totals
 from guanxi.sales.services.common import ZERO, decimal_field, money, next_code, owner_department, raise_if, require
-from guanxi.sales.services.orders import _contact, _currency, _date, _visible_account, lock_account
+from guanxi.sales.services.orders import _contact, _currency, _date, _visible_account, delete_locked, lock_account
 from guanxi.sales.services.payments import recompute
 
 CONTRACT_EDITABLE = ("code", "title", "party_a", "party_b", "amount", "currency", "signed_on", "starts_on", "ends_on",
@@ -242,10 +242,7 @@ def contract_move(*, actor: Any, contract: Contract, to: str, signed_on: Any = N
 @transaction.atomic
 def contract_delete(*, actor: Any, contract: Contract, expected_version: int | None = None) -> Contract:
     """Move a contract to the recycle bin; the customer's figures leave it out until restored."""
-    require(actor, "contract.delete")
-    lock_account(contract.account_id)
-    records.record_delete(actor=actor, obj=contract, expected_version=expected_version)
-    return contract
+    return delete_locked(actor=actor, obj=contract, perm="contract.delete", expected_version=expected_version)
 
 
 def _after_change(contract: Contract) -> None:

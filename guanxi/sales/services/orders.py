@@ -17,7 +17,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -29,6 +29,7 @@ from huey.contrib.djhuey import db_periodic_task
 
 from guanxi.core import audit, context, registry
 from guanxi.core.errors import Conflict, Invalid, NotFound
+from guanxi.core.models import SoftDeletable
 from guanxi.core.services import records
 from guanxi.customers.models import Account, Contact
 from guanxi.customers.services.merge import register_relation
@@ -84,9 +85,21 @@ def at_local_time(hhmm: str) -> Any:
     return validate
 
 
+R = TypeVar("R", bound=SoftDeletable)
+
+
 def lock_account(account_id: int) -> None:
     """Lock the customer's row for the rest of the transaction (see the module docstring)."""
     Account.all_objects.select_for_update().filter(pk=account_id).first()
+
+
+def delete_locked(*, actor: Any, obj: R, perm: str, expected_version: int | None) -> R:
+    """Move a customer's order, contract or receipt to the recycle bin: the right ``perm`` first,
+    then under the customer's lock (its figures are recounted by the record's registry hook)."""
+    require(actor, perm)
+    lock_account(obj.account_id)  # type: ignore[attr-defined]
+    records.record_delete(actor=actor, obj=obj, expected_version=expected_version)
+    return obj
 
 
 def _date(value: Any, field: str, errors: dict[str, list[str]], *, required: bool = False) -> dt.date | None:
@@ -469,10 +482,7 @@ def order_cancel(*, actor: Any, order: Order, expected_version: int | None = Non
 @transaction.atomic
 def order_delete(*, actor: Any, order: Order, expected_version: int | None = None) -> Order:
     """Move an order to the recycle bin (its figures and monthly sales leave with it)."""
-    require(actor, "order.delete")
-    lock_account(order.account_id)
-    records.record_delete(actor=actor, obj=order, expected_version=expected_version)
-    return order
+    return delete_locked(actor=actor, obj=order, perm="order.delete", expected_version=expected_version)
 
 
 def _after_change(order: Order) -> None:

@@ -31,13 +31,12 @@ from huey.contrib.djhuey import db_periodic_task
 from guanxi.core import audit, context, registry
 from guanxi.core.errors import Invalid, NotFound
 from guanxi.core.models import Notification, User
-from guanxi.core.services import records
 from guanxi.customers.services.merge import register_relation
 from guanxi.sales.models import Contract, Payment, PaymentPlan
 from guanxi.sales.selectors.scope import payment_scope
 from guanxi.sales.services import totals
 from guanxi.sales.services.common import ZERO, decimal_field, money, raise_if, require
-from guanxi.sales.services.orders import lock_account
+from guanxi.sales.services.orders import delete_locked, lock_account
 
 # A contract in one of these states takes receipts; a draft is not yet agreed and a
 # terminated one is closed.
@@ -166,10 +165,7 @@ def payment_record(*, actor: Any, contract: Contract, amount: Any, received_on: 
 @transaction.atomic
 def payment_delete(*, actor: Any, payment: Payment, expected_version: int | None = None) -> Payment:
     """Reverse a receipt: it goes to the recycle bin and the contract's figures follow."""
-    require(actor, "payment.delete")
-    lock_account(payment.account_id)
-    records.record_delete(actor=actor, obj=payment, expected_version=expected_version)
-    return payment
+    return delete_locked(actor=actor, obj=payment, perm="payment.delete", expected_version=expected_version)
 
 
 def _after_change(payment: Payment) -> None:

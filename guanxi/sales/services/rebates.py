@@ -13,7 +13,6 @@ distributor). Amounts are CNY, rounded half-up to the fen.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
 from guanxi.core import access, audit, registry
@@ -43,7 +41,7 @@ from guanxi.sales.selectors.rebates import (
     year_bounds,
     year_value,
 )
-from guanxi.sales.services.common import HUNDRED, ZERO, decimal_field, money, raise_if, require
+from guanxi.sales.services.common import HUNDRED, ZERO, decimal_field, money, parse_day, raise_if, require
 
 TEN_THOUSAND = Decimal("10000")
 MAX_TIERS = 20
@@ -395,18 +393,6 @@ def rebate_confirm(*, actor: Any, statement: RebateStatement, expected_version: 
 
 
 # --- Deductions ----------------------------------------------------------------------------
-def _date(value: Any, field_name: str, errors: dict[str, list[str]]) -> dt.date | None:
-    if isinstance(value, dt.date):
-        return value
-    try:
-        parsed = parse_date(str(value or "").strip())
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        errors.setdefault(field_name, []).append(_("Enter a valid date (YYYY-MM-DD)."))
-    return parsed
-
-
 def _clean_deduction(data: dict[str, Any], errors: dict[str, list[str]]) -> dict[str, Any]:
     """The given deduction fields cleaned; messages go to ``errors``."""
     out: dict[str, Any] = {}
@@ -421,7 +407,7 @@ def _clean_deduction(data: dict[str, Any], errors: dict[str, list[str]]) -> dict
         if not out["reason"]:
             errors["reason"] = [_("Say what the deduction is for.")]
     if "occurred_on" in data:
-        out["occurred_on"] = _date(data["occurred_on"], "occurred_on", errors)
+        out["occurred_on"] = parse_day(data["occurred_on"], "occurred_on", errors)
     return out
 
 

@@ -17,15 +17,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from guanxi.activities.views import error_text, posted_version, style_form
 from guanxi.core.errors import NotFound, ServiceError
 from guanxi.core.models import User
 from guanxi.core.permissions import declare as requires
-from guanxi.core.views import form_errors
+from guanxi.core.views import error_text, posted_version, style_form
 from guanxi.sales.models import ContractStep, Payment, PaymentPlan
 from guanxi.sales.selectors.scope import get_one, payment_scope, plan_scope
 from guanxi.sales.services import contracts as services
 from guanxi.sales.services import payments as payment_services
+from guanxi.sales.views.common import act, save_edit
 from guanxi.sales.views.contracts import contract_of
 
 OWNER_CHOICES = 500
@@ -50,8 +50,12 @@ def form_text(form: forms.Form) -> str:
     return "; ".join(str(m) for ms in form.errors.values() for m in ms)
 
 
+def _back_url(contract_id: int, section: str) -> str:
+    return reverse("sales:contract-detail", args=[contract_id]) + f"#{section}"
+
+
 def _back(contract_id: int, section: str) -> HttpResponse:
-    return redirect(reverse("sales:contract-detail", args=[contract_id]) + f"#{section}")
+    return redirect(_back_url(contract_id, section))
 
 
 def _failed(request: HttpRequest, exc: ServiceError) -> None:
@@ -145,21 +149,10 @@ def step_edit(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {f: getattr(step, f) for f in ("name", "due_on", "state", "done_on", "notes")}
     form = StepEditForm(request.POST or None, initial={**initial, "owner": step.owner_id or "",
                                                        "version": step.version})
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            version = data.pop("version")
-            try:
-                services.step_update(actor=request.user, step=step, changes=data, expected_version=version)
-            except ServiceError as exc:
-                form_errors(form, exc)
-                status = exc.status
-            else:
-                messages.success(request, _("Saved."))
-                return _back(step.contract_id, "steps")
-        else:
-            status = 422
+    status = save_edit(request, form, lambda changes, version: services.step_update(
+        actor=request.user, step=step, changes=changes, expected_version=version))
+    if status is None:
+        return _back(step.contract_id, "steps")
     return render(request, "core/form.html", {
         "form": form, "title": _("Step %(name)s of %(code)s") % {"name": step.name, "code": step.contract.code}},
         status=status)
@@ -209,21 +202,10 @@ def plan_edit(request: HttpRequest, pk: int) -> HttpResponse:
     plan = _plan(request, pk)
     form = PlanEditForm(request.POST or None, initial={"description": plan.description, "due_on": plan.due_on,
                                                        "amount": plan.amount, "version": plan.version})
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            version = data.pop("version")
-            try:
-                services.plan_update(actor=request.user, plan=plan, changes=data, expected_version=version)
-            except ServiceError as exc:
-                form_errors(form, exc)
-                status = exc.status
-            else:
-                messages.success(request, _("Saved."))
-                return _back(plan.contract_id, "plan")
-        else:
-            status = 422
+    status = save_edit(request, form, lambda changes, version: services.plan_update(
+        actor=request.user, plan=plan, changes=changes, expected_version=version))
+    if status is None:
+        return _back(plan.contract_id, "plan")
     return render(request, "core/form.html", {
         "form": form, "title": _("Instalment %(n)d of %(code)s") % {"n": plan.position, "code": plan.contract.code}},
         status=status)
@@ -233,13 +215,8 @@ def plan_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def plan_delete(request: HttpRequest, pk: int) -> HttpResponse:
     plan = _plan(request, pk)
-    try:
-        services.plan_delete(actor=request.user, plan=plan)
-    except ServiceError as exc:
-        _failed(request, exc)
-    else:
-        messages.success(request, _("Instalment removed."))
-    return _back(plan.contract_id, "plan")
+    return act(request, lambda: services.plan_delete(actor=request.user, plan=plan), _("Instalment removed."),
+               _back_url(plan.contract_id, "plan"))
 
 
 # --- Receipts --------------------------------------------------------------------------------
@@ -268,13 +245,9 @@ def payment_create(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def payment_delete(request: HttpRequest, pk: int) -> HttpResponse:
     payment = get_one(payment_scope, request.user, pk)
-    try:
-        payment_services.payment_delete(actor=request.user, payment=payment, expected_version=posted_version(request))
-    except ServiceError as exc:
-        _failed(request, exc)
-    else:
-        messages.success(request, _("The receipt was reversed (it is in the recycle bin)."))
-    return _back(payment.contract_id, "receipts")
+    return act(request, lambda: payment_services.payment_delete(
+        actor=request.user, payment=payment, expected_version=posted_version(request)),
+        _("The receipt was reversed (it is in the recycle bin)."), _back_url(payment.contract_id, "receipts"))
 
 
 urlpatterns: list[URLPattern] = [

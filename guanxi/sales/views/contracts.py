@@ -11,26 +11,26 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from guanxi.activities.views import error_text, posted_version, style_form
 from guanxi.core import selectors as core_selectors
 from guanxi.core.errors import NotFound, ServiceError
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import declare as requires
 from guanxi.core.permissions import has_perm
-from guanxi.core.views import form_errors
+from guanxi.core.views import error_text, form_errors, posted_version
 from guanxi.customers.selectors import account_scope
 from guanxi.sales.models import CNY, Contract, Payment
 from guanxi.sales.selectors import contracts as reads
 from guanxi.sales.selectors.scope import contract_scope, get_one, order_scope
 from guanxi.sales.services import contracts as services
 from guanxi.sales.services.orders_export import export_start
-from guanxi.sales.views.orders import ACCOUNT_CHOICES, _contacts, optional_url
+from guanxi.sales.views.common import act, save_edit
+from guanxi.sales.views.orders import ACCOUNT_CHOICES, AccountContactForm, _contacts, optional_url
 
 PAGE_SIZE = 50
 
@@ -39,7 +39,7 @@ def _date(label: Any) -> forms.DateField:
     return forms.DateField(label=label, required=False, widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
 
 
-class ContractForm(forms.Form):
+class ContractForm(AccountContactForm):
     account = forms.ChoiceField(label=gettext_lazy("Account"))
     code = forms.CharField(label=gettext_lazy("Contract number"), max_length=40, required=False,
                            help_text=gettext_lazy("Leave empty to take the next number."))
@@ -55,21 +55,6 @@ class ContractForm(forms.Form):
     remind_days = forms.IntegerField(label=gettext_lazy("Remind days before expiry"), min_value=0, max_value=365,
                                      initial=30)
     terms = forms.CharField(label=gettext_lazy("Main terms"), required=False, widget=forms.Textarea(attrs={"rows": 4}))
-
-    def __init__(self, *args: Any, accounts: list[tuple[str, str]] | None, contacts: list[tuple[str, str]],
-                 **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if accounts is None:
-            del self.fields["account"]
-        else:
-            self._choices("account", [("", "—"), *accounts])
-        self._choices("contact", [("", "—"), *contacts])
-        style_form(self)
-
-    def _choices(self, name: str, choices: list[tuple[str, str]]) -> None:
-        field = self.fields[name]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = choices
 
 
 class ContractEditForm(ContractForm):
@@ -198,22 +183,11 @@ def contract_edit(request: HttpRequest, pk: int) -> HttpResponse:
               "remind_days", "terms")
     form = ContractEditForm(request.POST or None, contacts=_contacts(contract.account), initial={
         **{f: getattr(contract, f) for f in fields}, "contact": contract.contact_id or "", "version": contract.version})
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            version = data.pop("version")
-            data["contact"] = data["contact"] or None
-            try:
-                services.contract_update(actor=request.user, contract=contract, changes=data, expected_version=version)
-            except ServiceError as exc:
-                form_errors(form, exc)
-                status = exc.status
-            else:
-                messages.success(request, _("Saved."))
-                return redirect("sales:contract-detail", pk=pk)
-        else:
-            status = 422
+    status = save_edit(request, form, lambda changes, version: services.contract_update(
+        actor=request.user, contract=contract, changes={**changes, "contact": changes["contact"] or None},
+        expected_version=version))
+    if status is None:
+        return redirect("sales:contract-detail", pk=pk)
     return render(request, "core/form.html", {
         "form": form, "title": _("Edit contract %(code)s") % {"code": contract.code}}, status=status)
 
@@ -229,29 +203,22 @@ def contract_state(request: HttpRequest, pk: int) -> HttpResponse:
     to = ACTIONS.get(request.POST.get("action", ""))
     if to is None:
         raise NotFound()
-    try:
-        services.contract_move(actor=request.user, contract=contract, to=to,
-                               signed_on=request.POST.get("signed_on") or None,
-                               expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-    else:
-        messages.success(request, _("Contract %(code)s is now %(state)s.") % {
-            "code": contract.code, "state": contract.get_state_display()})
-    return redirect("sales:contract-detail", pk=pk)
+    return act(request, lambda: services.contract_move(
+        actor=request.user, contract=contract, to=to, signed_on=request.POST.get("signed_on") or None,
+        expected_version=posted_version(request)),
+        lambda: _("Contract %(code)s is now %(state)s.") % {"code": contract.code,
+                                                            "state": contract.get_state_display()},
+        reverse("sales:contract-detail", args=[pk]))
 
 
 @requires("contract.delete")
 @require_POST
 def contract_delete(request: HttpRequest, pk: int) -> HttpResponse:
     contract = contract_of(request, pk)
-    try:
-        services.contract_delete(actor=request.user, contract=contract, expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-        return redirect("sales:contract-detail", pk=pk)
-    messages.success(request, _("%(code)s was moved to the recycle bin.") % {"code": contract.code})
-    return redirect("sales:contract-list")
+    return act(request, lambda: services.contract_delete(
+        actor=request.user, contract=contract, expected_version=posted_version(request)),
+        lambda: _("%(code)s was moved to the recycle bin.") % {"code": contract.code},
+        "sales:contract-list", failed_to=reverse("sales:contract-detail", args=[pk]))
 
 
 def _patterns() -> list[URLPattern]:

@@ -14,10 +14,10 @@ from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from guanxi.activities.views import style_form
 from guanxi.core.errors import Invalid, NotFound, ServiceError
 from guanxi.core.permissions import declare as requires
 from guanxi.core.permissions import has_perm
+from guanxi.core.views import style_form
 from guanxi.customers.selectors import account_scope
 from guanxi.sales.models import Lead, Pipeline
 from guanxi.sales.selectors import leads as reads

@@ -11,9 +11,9 @@ from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from guanxi.activities.views import error_text
 from guanxi.core.errors import ServiceError
 from guanxi.core.permissions import declare as requires
+from guanxi.core.views import error_text
 from guanxi.sales.models import Lead
 from guanxi.sales.services import lead_imports as service
 from guanxi.sales.views.leads import ME, owner_choices, owner_value

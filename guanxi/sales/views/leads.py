@@ -15,16 +15,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
-from guanxi.activities.views import error_text, posted_version, style_form
 from guanxi.core import selectors as core_selectors
 from guanxi.core.errors import ServiceError
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import declare as requires
 from guanxi.core.permissions import has_perm
-from guanxi.core.views import form_errors
+from guanxi.core.views import error_text, form_errors, posted_version, style_form
 from guanxi.sales.models import Lead, Product
 from guanxi.sales.selectors import leads as reads
 from guanxi.sales.services import leads as service
+from guanxi.sales.views.common import act, save_edit
 
 PAGE_SIZE = 50
 # What staff pick when they type a lead in; import, API and web form are set by their channel.
@@ -207,20 +207,10 @@ def lead_edit(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {name: getattr(lead, name) for name in service.EDITABLE}
     initial["version"] = lead.version
     form = LeadEditForm(request.POST or None, user=user, lead=lead, initial=initial)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                service.lead_update(actor=user, lead=lead, changes=_payload(form), expected_version=data["version"])
-            except ServiceError as exc:
-                form_errors(form, exc)
-                status = exc.status
-            else:
-                messages.success(request, _("Saved."))
-                return redirect(_detail(lead))
-        else:
-            status = 422
+    status = save_edit(request, form, lambda _changes, version: service.lead_update(
+        actor=user, lead=lead, changes=_payload(form), expected_version=version))
+    if status is None:
+        return redirect(_detail(lead))
     return render(request, "sales/leads_form.html", {"form": form, "lead": lead,
                                                      "title": _("Edit lead %(code)s") % {"code": lead.code}},
                   status=status)
@@ -230,24 +220,15 @@ def lead_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def lead_delete(request: HttpRequest, pk: int) -> HttpResponse:
     lead = _lead(request, pk)
-    try:
-        service.lead_delete(actor=request.user, lead=lead, expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-        return redirect(_detail(lead))
-    messages.success(request, _("%(lead)s was moved to the recycle bin.") % {"lead": lead})
-    return redirect("sales:lead-list")
+    return act(request, lambda: service.lead_delete(
+        actor=request.user, lead=lead, expected_version=posted_version(request)),
+        lambda: _("%(lead)s was moved to the recycle bin.") % {"lead": lead},
+        "sales:lead-list", failed_to=_detail(lead))
 
 
 # --- Actions ----------------------------------------------------------------------------------------
 def _act(request: HttpRequest, lead: Lead, action: Any, done: str) -> HttpResponse:
-    try:
-        action()
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-    else:
-        messages.success(request, done)
-    return redirect(_detail(lead))
+    return act(request, action, done, _detail(lead))
 
 
 @requires("lead.assign")

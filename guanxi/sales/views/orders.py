@@ -16,13 +16,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from guanxi.activities.views import error_text, posted_version, style_form
 from guanxi.core import selectors as core_selectors
 from guanxi.core.errors import NotFound, ServiceError
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import declare as requires
 from guanxi.core.permissions import has_perm
-from guanxi.core.views import form_errors
+from guanxi.core.views import error_text, posted_version, style_form
 from guanxi.customers.models import Account, Contact
 from guanxi.customers.selectors import account_scope
 from guanxi.sales.models import CNY, Order, Product
@@ -30,6 +29,7 @@ from guanxi.sales.selectors import orders as reads
 from guanxi.sales.selectors.scope import get_one, order_scope, quote_scope
 from guanxi.sales.services import orders as services
 from guanxi.sales.services.orders_export import export_start
+from guanxi.sales.views.common import act, save_edit
 
 PAGE_SIZE = 50
 ACCOUNT_CHOICES = 300
@@ -51,20 +51,13 @@ def _date() -> forms.DateField:
 
 
 # --- Forms -----------------------------------------------------------------------------------
-class OrderForm(forms.Form):
-    account = forms.ChoiceField(label=gettext_lazy("Account"))
-    contact = forms.ChoiceField(label=gettext_lazy("Contact"), required=False)
-    order_date = forms.DateField(label=gettext_lazy("Order date"),
-                                 widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
-    ship_date = _date()
-    currency = forms.CharField(label=gettext_lazy("Currency"), max_length=3, initial=CNY)
-    shipping_address = forms.CharField(label=gettext_lazy("Shipping address"), max_length=300, required=False)
-    remarks = forms.CharField(label=gettext_lazy("Remarks"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+class AccountContactForm(forms.Form):
+    """An order's or a contract's form: the ``account`` to pick from ``accounts`` (``None``: the
+    account is fixed and the field goes) and the ``contact`` from that account's ``contacts``."""
 
     def __init__(self, *args: Any, accounts: list[tuple[str, str]] | None, contacts: list[tuple[str, str]],
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["ship_date"].label = gettext_lazy("Planned ship date")
         if accounts is None:
             del self.fields["account"]
         else:
@@ -76,6 +69,21 @@ class OrderForm(forms.Form):
         field = self.fields[name]
         assert isinstance(field, forms.ChoiceField)
         field.choices = choices
+
+
+class OrderForm(AccountContactForm):
+    account = forms.ChoiceField(label=gettext_lazy("Account"))
+    contact = forms.ChoiceField(label=gettext_lazy("Contact"), required=False)
+    order_date = forms.DateField(label=gettext_lazy("Order date"),
+                                 widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
+    ship_date = _date()
+    currency = forms.CharField(label=gettext_lazy("Currency"), max_length=3, initial=CNY)
+    shipping_address = forms.CharField(label=gettext_lazy("Shipping address"), max_length=300, required=False)
+    remarks = forms.CharField(label=gettext_lazy("Remarks"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["ship_date"].label = gettext_lazy("Planned ship date")
 
 
 class OrderEditForm(OrderForm):
@@ -264,22 +272,11 @@ def order_edit(request: HttpRequest, pk: int) -> HttpResponse:
                                                        "remarks")}
     form = OrderEditForm(request.POST or None, contacts=_contacts(order.account),
                          initial={**initial, "contact": order.contact_id or "", "version": order.version})
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            version = data.pop("version")
-            data["contact"] = data["contact"] or None
-            try:
-                services.order_update(actor=request.user, order=order, changes=data, expected_version=version)
-            except ServiceError as exc:
-                form_errors(form, exc)
-                status = exc.status
-            else:
-                messages.success(request, _("Saved."))
-                return redirect("sales:order-detail", pk=pk)
-        else:
-            status = 422
+    status = save_edit(request, form, lambda changes, version: services.order_update(
+        actor=request.user, order=order, changes={**changes, "contact": changes["contact"] or None},
+        expected_version=version))
+    if status is None:
+        return redirect("sales:order-detail", pk=pk)
     return render(request, "sales/orders_form.html", {
         "form": form, "title": _("Edit order %(code)s") % {"code": order.code}, "order": order}, status=status)
 
@@ -320,28 +317,21 @@ def order_state(request: HttpRequest, pk: int) -> HttpResponse:
     to = ACTIONS.get(request.POST.get("action", ""))
     if to is None:
         raise NotFound()
-    try:
-        services.order_move(actor=request.user, order=order, to=to, on=request.POST.get("on") or None,
-                            expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-    else:
-        messages.success(request, _("Order %(code)s is now %(state)s.") % {
-            "code": order.code, "state": order.get_state_display()})
-    return redirect("sales:order-detail", pk=pk)
+    return act(request, lambda: services.order_move(
+        actor=request.user, order=order, to=to, on=request.POST.get("on") or None,
+        expected_version=posted_version(request)),
+        lambda: _("Order %(code)s is now %(state)s.") % {"code": order.code, "state": order.get_state_display()},
+        reverse("sales:order-detail", args=[pk]))
 
 
 @requires("order.delete")
 @require_POST
 def order_delete(request: HttpRequest, pk: int) -> HttpResponse:
     order = _order(request, pk)
-    try:
-        services.order_delete(actor=request.user, order=order, expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-        return redirect("sales:order-detail", pk=pk)
-    messages.success(request, _("%(code)s was moved to the recycle bin.") % {"code": order.code})
-    return redirect("sales:order-list")
+    return act(request, lambda: services.order_delete(
+        actor=request.user, order=order, expected_version=posted_version(request)),
+        lambda: _("%(code)s was moved to the recycle bin.") % {"code": order.code},
+        "sales:order-list", failed_to=reverse("sales:order-detail", args=[pk]))
 
 
 urlpatterns: list[URLPattern] = [

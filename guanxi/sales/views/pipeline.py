@@ -20,14 +20,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from guanxi.activities.views import error_text, posted_version, style_form
 from guanxi.core import access
 from guanxi.core import selectors as core_selectors
 from guanxi.core.errors import NotFound, ServiceError
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import declare as requires
 from guanxi.core.permissions import has_perm
-from guanxi.core.views import form_errors
+from guanxi.core.views import error_text, form_errors, posted_version, style_form
 from guanxi.customers.models import Contact
 from guanxi.customers.selectors import account_scope
 from guanxi.sales.models import CNY, Opportunity, Pipeline, Product, Stage
@@ -35,6 +34,7 @@ from guanxi.sales.selectors import pipeline as reads
 from guanxi.sales.selectors.scope import get_one, opportunity_scope, quote_scope
 from guanxi.sales.services import pipeline as services
 from guanxi.sales.views import pipeline_setup
+from guanxi.sales.views.common import act, save_edit
 
 PAGE_SIZE = 50
 ACCOUNT_CHOICES = 300
@@ -128,8 +128,7 @@ def _contacts(account_id: int) -> list[tuple[str, str]]:
     return [(str(c.pk), c.name) for c in Contact.objects.filter(account_id=account_id).order_by("name")[:200]]
 
 
-def _data(form: forms.Form) -> dict[str, Any]:
-    data = dict(form.cleaned_data)
+def _contact_or_none(data: dict[str, Any]) -> dict[str, Any]:
     if "contact" in data:
         data["contact"] = data["contact"] or None
     return data
@@ -214,7 +213,7 @@ def opportunity_create(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            data = _data(form)
+            data = _contact_or_none(dict(form.cleaned_data))
             chosen = visible.filter(pk=data.pop("account")).first()
             stage = Stage.objects.filter(pk=data.pop("stage")).select_related("pipeline").first()
             if chosen is None:
@@ -245,25 +244,17 @@ def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if str(deal.owner_id) not in dict(form.fields["owner"].choices):  # type: ignore[attr-defined]
         form.fields["owner"].choices = [(str(deal.owner_id), str(deal.owner)),  # type: ignore[attr-defined]
                                         *form.fields["owner"].choices]  # type: ignore[attr-defined]
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = _data(form)
-            version = data.pop("version")
-            if data.get("probability") is None:
-                data.pop("probability")
-            if str(data.get("owner")) == str(deal.owner_id):
-                data.pop("owner")  # unchanged: no check of who may hand it over
-            try:
-                services.opportunity_update(actor=user, opportunity=deal, changes=data, expected_version=version)
-            except ServiceError as exc:
-                form_errors(form, exc)
-                status = exc.status
-            else:
-                messages.success(request, _("Saved."))
-                return redirect("sales:opportunity-detail", pk=pk)
-        else:
-            status = 422
+    def save(changes: dict[str, Any], version: int | None) -> None:
+        changes = _contact_or_none(changes)
+        if changes.get("probability") is None:
+            changes.pop("probability")
+        if str(changes.get("owner")) == str(deal.owner_id):
+            changes.pop("owner")  # unchanged: no check of who may hand it over
+        services.opportunity_update(actor=user, opportunity=deal, changes=changes, expected_version=version)
+
+    status = save_edit(request, form, save)
+    if status is None:
+        return redirect("sales:opportunity-detail", pk=pk)
     return render(request, "core/form.html", {"form": form, "title": _("Edit %(name)s") % {"name": deal.name}},
                   status=status)
 
@@ -272,13 +263,10 @@ def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def opportunity_delete(request: HttpRequest, pk: int) -> HttpResponse:
     deal = _opportunity(request, pk)
-    try:
-        services.opportunity_delete(actor=request.user, opportunity=deal, expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-        return redirect("sales:opportunity-detail", pk=pk)
-    messages.success(request, _("%(name)s was moved to the recycle bin.") % {"name": deal.name})
-    return redirect("sales:opportunity-list")
+    return act(request, lambda: services.opportunity_delete(
+        actor=request.user, opportunity=deal, expected_version=posted_version(request)),
+        lambda: _("%(name)s was moved to the recycle bin.") % {"name": deal.name},
+        "sales:opportunity-list", failed_to=reverse("sales:opportunity-detail", args=[pk]))
 
 
 # --- Moves -----------------------------------------------------------------------------------

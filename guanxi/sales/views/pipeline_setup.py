@@ -15,13 +15,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
-from guanxi.activities.views import error_text, posted_version, style_form
 from guanxi.core.errors import NotFound, ServiceError
 from guanxi.core.permissions import declare as requires
-from guanxi.core.views import form_errors
+from guanxi.core.views import form_errors, posted_version, style_form
 from guanxi.sales.models import LossReason, Opportunity, Pipeline, Stage
 from guanxi.sales.selectors import pipeline as reads
 from guanxi.sales.services import pipeline_setup as services
+from guanxi.sales.views.common import act, save_edit
 
 
 class PipelineForm(forms.Form):
@@ -132,21 +132,10 @@ def pipeline_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = PipelineEditForm(request.POST or None, initial={
         "name": pipeline.name, "is_default": pipeline.is_default, "active": pipeline.active,
         "sort_order": pipeline.sort_order, "version": pipeline.version})
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            version = data.pop("version")
-            try:
-                services.pipeline_update(actor=request.user, pipeline=pipeline, changes=data, expected_version=version)
-            except ServiceError as exc:
-                form_errors(form, exc)
-                status = exc.status
-            else:
-                messages.success(request, _("Saved."))
-                return redirect(f"{_list_url()}#pipeline-{pipeline.pk}")
-        else:
-            status = 422
+    status = save_edit(request, form, lambda changes, version: services.pipeline_update(
+        actor=request.user, pipeline=pipeline, changes=changes, expected_version=version))
+    if status is None:
+        return redirect(f"{_list_url()}#pipeline-{pipeline.pk}")
     return _form_page(request, form, _("Edit pipeline %(name)s") % {"name": pipeline.name}, status)
 
 
@@ -177,24 +166,15 @@ def stage_edit(request: HttpRequest, pk: int) -> HttpResponse:
     form = StageEditForm(request.POST or None, initial={
         "name": stage.name, "kind": stage.kind, "probability": stage.probability, "position": stage.position,
         "active": stage.active, "version": stage.version})
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            version = data.pop("version")
-            for name in ("probability", "position"):
-                if data.get(name) is None:
-                    data.pop(name)
-            try:
-                services.stage_update(actor=request.user, stage=stage, changes=data, expected_version=version)
-            except ServiceError as exc:
-                form_errors(form, exc)
-                status = exc.status
-            else:
-                messages.success(request, _("Saved."))
-                return redirect(f"{_list_url()}#pipeline-{stage.pipeline_id}")
-        else:
-            status = 422
+    def save(changes: dict[str, Any], version: int | None) -> None:
+        for name in ("probability", "position"):
+            if changes.get(name) is None:
+                changes.pop(name)
+        services.stage_update(actor=request.user, stage=stage, changes=changes, expected_version=version)
+
+    status = save_edit(request, form, save)
+    if status is None:
+        return redirect(f"{_list_url()}#pipeline-{stage.pipeline_id}")
     return _form_page(request, form, _("Edit stage %(name)s") % {"name": stage.name}, status)
 
 
@@ -202,13 +182,9 @@ def stage_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def stage_delete(request: HttpRequest, pk: int) -> HttpResponse:
     stage = _one(Stage, pk)
-    try:
-        services.stage_delete(actor=request.user, stage=stage, expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-    else:
-        messages.success(request, _("Stage %(name)s deleted.") % {"name": stage.name})
-    return redirect(f"{_list_url()}#pipeline-{stage.pipeline_id}")
+    return act(request, lambda: services.stage_delete(
+        actor=request.user, stage=stage, expected_version=posted_version(request)),
+        lambda: _("Stage %(name)s deleted.") % {"name": stage.name}, f"{_list_url()}#pipeline-{stage.pipeline_id}")
 
 
 # --- Loss reasons ----------------------------------------------------------------------------
@@ -236,23 +212,14 @@ def lossreason_edit(request: HttpRequest, pk: int) -> HttpResponse:
     reason = _one(LossReason, pk)
     form = LossReasonEditForm(request.POST or None, initial={
         "name": reason.name, "active": reason.active, "sort_order": reason.sort_order, "version": reason.version})
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            version = data.pop("version")
-            if data.get("sort_order") is None:
-                data.pop("sort_order")
-            try:
-                services.loss_reason_update(actor=request.user, reason=reason, changes=data, expected_version=version)
-            except ServiceError as exc:
-                form_errors(form, exc)
-                status = exc.status
-            else:
-                messages.success(request, _("Saved."))
-                return redirect(f"{_list_url()}#loss-reasons")
-        else:
-            status = 422
+    def save(changes: dict[str, Any], version: int | None) -> None:
+        if changes.get("sort_order") is None:
+            changes.pop("sort_order")
+        services.loss_reason_update(actor=request.user, reason=reason, changes=changes, expected_version=version)
+
+    status = save_edit(request, form, save)
+    if status is None:
+        return redirect(f"{_list_url()}#loss-reasons")
     return _form_page(request, form, _("Edit loss reason %(name)s") % {"name": reason.name}, status)
 
 
@@ -260,13 +227,9 @@ def lossreason_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def lossreason_delete(request: HttpRequest, pk: int) -> HttpResponse:
     reason = _one(LossReason, pk)
-    try:
-        services.loss_reason_delete(actor=request.user, reason=reason, expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-    else:
-        messages.success(request, _("Loss reason %(name)s deleted.") % {"name": reason.name})
-    return redirect(f"{_list_url()}#loss-reasons")
+    return act(request, lambda: services.loss_reason_delete(
+        actor=request.user, reason=reason, expected_version=posted_version(request)),
+        lambda: _("Loss reason %(name)s deleted.") % {"name": reason.name}, f"{_list_url()}#loss-reasons")
 
 
 urlpatterns: list[URLPattern] = [

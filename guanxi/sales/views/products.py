@@ -17,17 +17,17 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from guanxi.activities.views import error_text, posted_version, style_form
 from guanxi.core.errors import NotFound, ServiceError
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import declare as requires
 from guanxi.core.permissions import has_perm
-from guanxi.core.views import form_errors
+from guanxi.core.views import error_text, form_errors, posted_version, style_form
 from guanxi.customers.selectors import account_scope
 from guanxi.sales.models import CNY, Product
 from guanxi.sales.selectors import products as reads
 from guanxi.sales.services import products as services
 from guanxi.sales.views import products_prices
+from guanxi.sales.views.common import act, save_edit
 
 PAGE_SIZE = 50
 CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg"}
@@ -143,22 +143,12 @@ def product_edit(request: HttpRequest, pk: int) -> HttpResponse:
     product = reads.get_product(request.user, pk)
     initial = {name: getattr(product, name) for name in services.PRODUCT_EDITABLE}
     form = ProductEditForm(request.POST or None, request.FILES or None, initial={**initial, "version": product.version})
-    status = 200
+    status = save_edit(request, form, lambda _changes, version: services.product_update(
+        actor=request.user, product=product, changes=form.changes(), expected_version=version,
+        picture=form.cleaned_data["picture"], remove_picture=form.cleaned_data["remove_picture"]))
+    if status is None:
+        return redirect("sales:product-detail", pk=pk)
     if request.method == "POST":
-        if form.is_valid():
-            try:
-                services.product_update(actor=request.user, product=product, changes=form.changes(),
-                                        expected_version=form.cleaned_data["version"],
-                                        picture=form.cleaned_data["picture"],
-                                        remove_picture=form.cleaned_data["remove_picture"])
-            except ServiceError as exc:
-                form_errors(form, exc)
-                status = exc.status
-            else:
-                messages.success(request, _("Saved."))
-                return redirect("sales:product-detail", pk=pk)
-        else:
-            status = 422
         messages.error(request, _("The product was not saved: please correct the errors below."))
     return _form_page(request, form, _("Edit %(name)s") % {"name": product.name}, status, product)
 
@@ -167,13 +157,10 @@ def product_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def product_delete(request: HttpRequest, pk: int) -> HttpResponse:
     product = reads.get_product(request.user, pk)
-    try:
-        services.product_delete(actor=request.user, product=product, expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-        return redirect("sales:product-detail", pk=pk)
-    messages.success(request, _("%(name)s was moved to the recycle bin.") % {"name": product.name})
-    return redirect("sales:product-list")
+    return act(request, lambda: services.product_delete(
+        actor=request.user, product=product, expected_version=posted_version(request)),
+        lambda: _("%(name)s was moved to the recycle bin.") % {"name": product.name},
+        "sales:product-list", failed_to=reverse("sales:product-detail", args=[pk]))
 
 
 @requires("product.manage")

@@ -15,16 +15,16 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from guanxi.activities.views import error_text, posted_version, style_form
 from guanxi.core.errors import Forbidden, NotFound, ServiceError
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import declare as requires
 from guanxi.core.permissions import has_perm
-from guanxi.core.views import form_errors
+from guanxi.core.views import error_text, form_errors, posted_version, style_form
 from guanxi.customers.models import Grade
 from guanxi.sales.models import CNY, Channel, ExchangeRate, PriceList, PriceListItem, Product
 from guanxi.sales.selectors import products as reads
 from guanxi.sales.services import products_prices as services
+from guanxi.sales.views.common import act, save_edit
 
 PAGE_SIZE = 50
 PRODUCT_CHOICES = 2000  # products offered as suggestions when pricing a list
@@ -138,22 +138,11 @@ def pricelist_edit(request: HttpRequest, pk: int) -> HttpResponse:
     price_list = reads.get_pricelist(request.user, pk)
     initial = {name: getattr(price_list, name) for name in services.PRICELIST_EDITABLE}
     form = PriceListEditForm(request.POST or None, initial={**initial, "version": price_list.version})
-    status = 200
+    status = save_edit(request, form, lambda changes, version: services.pricelist_update(
+        actor=request.user, price_list=price_list, changes=changes, expected_version=version))
+    if status is None:
+        return redirect("sales:pricelist-detail", pk=pk)
     if request.method == "POST":
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            version = data.pop("version")
-            try:
-                services.pricelist_update(actor=request.user, price_list=price_list, changes=data,
-                                          expected_version=version)
-            except ServiceError as exc:
-                form_errors(form, exc)
-                status = exc.status
-            else:
-                messages.success(request, _("Saved."))
-                return redirect("sales:pricelist-detail", pk=pk)
-        else:
-            status = 422
         messages.error(request, _("The price list was not saved: please correct the errors below."))
     return _pricelist_form_page(request, form, _("Edit %(name)s") % {"name": price_list.name}, status)
 
@@ -241,13 +230,10 @@ def pricelist_item_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def pricelist_delete(request: HttpRequest, pk: int) -> HttpResponse:
     price_list = reads.get_pricelist(request.user, pk)
-    try:
-        services.pricelist_delete(actor=request.user, price_list=price_list, expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-        return redirect("sales:pricelist-detail", pk=pk)
-    messages.success(request, _("%(name)s was moved to the recycle bin.") % {"name": price_list.name})
-    return redirect("sales:pricelist-list")
+    return act(request, lambda: services.pricelist_delete(
+        actor=request.user, price_list=price_list, expected_version=posted_version(request)),
+        lambda: _("%(name)s was moved to the recycle bin.") % {"name": price_list.name},
+        "sales:pricelist-list", failed_to=reverse("sales:pricelist-detail", args=[pk]))
 
 
 @requires("product.manage")
@@ -300,21 +286,10 @@ def rate_edit(request: HttpRequest, pk: int) -> HttpResponse:
         raise NotFound()
     form = RateEditForm(request.POST or None, initial={"rate": rate.rate, "valid_from": rate.valid_from,
                                                        "version": rate.version})
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            version = data.pop("version")
-            try:
-                services.exchange_rate_update(actor=request.user, rate=rate, changes=data, expected_version=version)
-            except ServiceError as exc:
-                form_errors(form, exc)
-                status = exc.status
-            else:
-                messages.success(request, _("Saved."))
-                return redirect("sales:rate-list")
-        else:
-            status = 422
+    status = save_edit(request, form, lambda changes, version: services.exchange_rate_update(
+        actor=request.user, rate=rate, changes=changes, expected_version=version))
+    if status is None:
+        return redirect("sales:rate-list")
     return render(request, "core/form.html", {
         "form": form, "title": _("Correct the rate of %(currency)s") % {"currency": rate.currency},
         "notice": _("Quotes, orders and contracts already written keep the rate of their day.")}, status=status)

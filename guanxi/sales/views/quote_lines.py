@@ -16,9 +16,9 @@ from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from guanxi.activities.views import error_text, posted_version
 from guanxi.core.errors import Invalid, NotFound, ServiceError
 from guanxi.core.permissions import declare as requires
+from guanxi.core.views import error_text, posted_version
 from guanxi.sales.models import Quote, QuoteLine
 from guanxi.sales.selectors import quotes as reads
 from guanxi.sales.services import quotes as services

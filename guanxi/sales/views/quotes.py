@@ -19,13 +19,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from guanxi.activities.views import error_text, posted_version, style_form
 from guanxi.core import selectors as core_selectors
 from guanxi.core.errors import NotFound, ServiceError
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import declare as requires
 from guanxi.core.permissions import has_perm
-from guanxi.core.views import form_errors
+from guanxi.core.views import error_text, form_errors, posted_version, style_form
 from guanxi.customers.models import Account, Contact
 from guanxi.customers.selectors import account_list_for, account_scope
 from guanxi.sales.models import CNY, ExchangeRate, Opportunity, Quote
@@ -34,6 +33,7 @@ from guanxi.sales.selectors.scope import get_one, opportunity_scope
 from guanxi.sales.services import quote_documents as documents
 from guanxi.sales.services import quotes as services
 from guanxi.sales.views import quote_lines
+from guanxi.sales.views.common import act, save_edit
 from guanxi.sales.views.quote_lines import body_context, detail_url, quote_for
 
 PAGE_SIZE = 50
@@ -172,20 +172,10 @@ def quote_edit(request: HttpRequest, pk: int) -> HttpResponse:
         "currency": quote.currency, "prices_include_tax": quote.prices_include_tax,
         "payment_terms": quote.payment_terms, "delivery_terms": quote.delivery_terms, "terms": quote.terms,
         "notes": quote.notes})
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                services.quote_update(actor=user, quote=quote, changes=form.header(),
-                                      expected_version=form.cleaned_data["version"])
-            except ServiceError as exc:
-                form_errors(form, exc)
-                status = exc.status
-            else:
-                messages.success(request, _("Saved."))
-                return redirect(detail_url(quote))
-        else:
-            status = 422
+    status = save_edit(request, form, lambda _changes, version: services.quote_update(
+        actor=user, quote=quote, changes=form.header(), expected_version=version))
+    if status is None:
+        return redirect(detail_url(quote))
     return render(request, "sales/quotes_form.html", {
         "form": form, "account": quote.account, "quote": quote,
         "title": _("Edit %(title)s") % {"title": quote.title},
@@ -218,13 +208,7 @@ def quote_revision(request: HttpRequest, pk: int, number: int) -> HttpResponse:
 # --- Actions --------------------------------------------------------------------------------------
 def _act(request: HttpRequest, quote: Quote, action: Any, done: str) -> HttpResponse:
     """Run one action; success or failure is a message on the quote's page."""
-    try:
-        action()
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-    else:
-        messages.success(request, done)
-    return redirect(detail_url(quote))
+    return act(request, action, done, detail_url(quote))
 
 
 def _note(request: HttpRequest) -> str:
@@ -282,13 +266,10 @@ quote_cancel = _state_action(services.quote_cancel, gettext_lazy("Cancelled."))
 @require_POST
 def quote_delete(request: HttpRequest, pk: int) -> HttpResponse:
     quote = quote_for(request, pk)
-    try:
-        services.quote_delete(actor=request.user, quote=quote, expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-        return redirect(detail_url(quote))
-    messages.success(request, _("Moved to the recycle bin: %(title)s.") % {"title": quote.title})
-    return redirect("sales:quote-list")
+    return act(request, lambda: services.quote_delete(
+        actor=request.user, quote=quote, expected_version=posted_version(request)),
+        lambda: _("Moved to the recycle bin: %(title)s.") % {"title": quote.title},
+        "sales:quote-list", failed_to=detail_url(quote))
 
 
 # --- Documents ------------------------------------------------------------------------------------

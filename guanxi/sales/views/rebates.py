@@ -19,19 +19,19 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from guanxi.activities.views import error_text, posted_version, style_form
 from guanxi.activities.views.confirm import download
 from guanxi.core.errors import Invalid, NotFound, ServiceError
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import declare as requires
 from guanxi.core.permissions import has_perm
-from guanxi.core.views import form_errors
+from guanxi.core.views import error_text, form_errors, posted_version, style_form
 from guanxi.customers.models import Account, Grade
 from guanxi.sales.models import RebateDeduction, RebateRule, RebateStatement
 from guanxi.sales.selectors import rebates as reads
 from guanxi.sales.selectors.scope import get_one
 from guanxi.sales.services import rebates as services
 from guanxi.sales.services.rebates_documents import rebate_statement_export, sections
+from guanxi.sales.views.common import act
 
 PAGE_SIZE = 50
 BLANK_TIER_ROWS = 3
@@ -152,13 +152,10 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     rule = RebateRule.objects.filter(pk=pk).first()
     if rule is None:
         raise NotFound()
-    try:
-        services.rebate_rule_delete(actor=request.user, rule=rule, expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-        return redirect("sales:rebaterule-edit", pk=pk)
-    messages.success(request, _("Rebate rule deleted: %(name)s.") % {"name": rule.name})
-    return redirect("sales:rebaterule-list")
+    return act(request, lambda: services.rebate_rule_delete(
+        actor=request.user, rule=rule, expected_version=posted_version(request)),
+        lambda: _("Rebate rule deleted: %(name)s.") % {"name": rule.name},
+        "sales:rebaterule-list", failed_to=reverse("sales:rebaterule-edit", args=[pk]))
 
 
 # --- Deductions ----------------------------------------------------------------------------
@@ -255,14 +252,10 @@ def deduction_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def deduction_delete(request: HttpRequest, pk: int) -> HttpResponse:
     deduction = _deduction(request, pk)
-    try:
-        services.rebate_deduction_delete(actor=request.user, deduction=deduction,
-                                         expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-    else:
-        messages.success(request, _("Deduction moved to the recycle bin."))
-    return redirect(reverse("sales:rebatededuction-list") + f"?account={deduction.account_id}")
+    return act(request, lambda: services.rebate_deduction_delete(
+        actor=request.user, deduction=deduction, expected_version=posted_version(request)),
+        _("Deduction moved to the recycle bin."),
+        reverse("sales:rebatededuction-list") + f"?account={deduction.account_id}")
 
 
 # --- Statements ----------------------------------------------------------------------------

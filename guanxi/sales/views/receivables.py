@@ -14,13 +14,13 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from guanxi.activities.views import error_text
 from guanxi.core import desk
 from guanxi.core.errors import ServiceError
 from guanxi.core.models import User
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import declare as requires
 from guanxi.core.permissions import has_perm
+from guanxi.core.views import error_text
 from guanxi.customers.selectors import account_scope
 from guanxi.sales.selectors import contracts as reads
 from guanxi.sales.services.orders_export import export_start

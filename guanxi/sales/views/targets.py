@@ -16,18 +16,18 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
-from guanxi.activities.views import error_text, posted_version, style_form
 from guanxi.core import access
 from guanxi.core.errors import Invalid, NotFound, ServiceError
 from guanxi.core.models import Department, Team, User
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import declare as requires
-from guanxi.core.views import form_errors
+from guanxi.core.views import error_text, form_errors, posted_version, style_form
 from guanxi.sales.models import SalesTarget
 from guanxi.sales.selectors import targets as reads
 from guanxi.sales.selectors.performance import people_for
 from guanxi.sales.services import targets as services
 from guanxi.sales.views import performance
+from guanxi.sales.views.common import act
 
 PAGE_SIZE = 50
 
@@ -157,13 +157,9 @@ def target_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def target_delete(request: HttpRequest, pk: int) -> HttpResponse:
     target = _target(request, pk)
-    try:
-        services.target_delete(actor=request.user, target=target, expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-        return redirect("sales:target-edit", pk=pk)
-    messages.success(request, _("Target removed."))
-    return redirect("sales:target-list")
+    return act(request, lambda: services.target_delete(
+        actor=request.user, target=target, expected_version=posted_version(request)),
+        _("Target removed."), "sales:target-list", failed_to=reverse("sales:target-edit", args=[pk]))
 
 
 urlpatterns: list[URLPattern] = [
