@@ -142,6 +142,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
     DATABASES["default"].setdefault("TEST", {})
+    if TESTING:
+        # Test data need not survive a crash: commits (flushes after transactional tests,
+        # browser tests' writes) return without waiting for the WAL to reach the disk.
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c synchronous_commit=off"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, sessions, task queue --------------------------------------------------------

@@ -45,13 +45,17 @@ pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 WRITERS = 40
+# Writers that retry until they get through make O(n²) attempts: 40 of them took ~20 s per
+# record on PostgreSQL in CI; 16 collide just as surely and prove the same.
+RETRYING_WRITERS = 16
 
 
-def together(fn: Callable[[int], Any]) -> list[Any]:
-    """Run ``fn(i)`` for i in 0..39 on 40 threads released at once, each on its own connection.
+def together(fn: Callable[[int], Any], writers: int = WRITERS) -> list[Any]:
+    """Run ``fn(i)`` for i in 0..writers-1 on as many threads released at once, each on its own
+    connection.
 
     Returns each call's result, or the exception it raised."""
-    barrier = threading.Barrier(WRITERS)
+    barrier = threading.Barrier(writers)
 
     def run(i: int) -> Any:
         try:
@@ -62,8 +66,8 @@ def together(fn: Callable[[int], Any]) -> list[Any]:
         finally:
             connections.close_all()
 
-    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        return list(pool.map(run, range(WRITERS)))
+    with ThreadPoolExecutor(max_workers=writers) as pool:
+        return list(pool.map(run, range(writers)))
 
 
 @pytest.fixture
@@ -134,23 +138,24 @@ def _append_until_through(kind: str, actor: Any, pk: int, mark: str) -> int:
 
 
 @pytest.mark.parametrize("kind", list(WRITES))
-def test_forty_writers_retrying_on_conflict_lose_no_update(kind: str, org: Any, deal: dict[str, Any]) -> None:
+def test_writers_retrying_on_conflict_lose_no_update(kind: str, org: Any, deal: dict[str, Any]) -> None:
     model, field, _write = WRITES[kind]
     record = deal[kind]
     version = record.version
     updates = AuditEvent.objects.filter(action="update", object_id=str(record.pk),
                                         content_type=ContentType.objects.get_for_model(model))
     audits = updates.count()
-    results = together(lambda i: _append_until_through(kind, org.salesperson, record.pk, f"w{i:02d}"))
+    results = together(lambda i: _append_until_through(kind, org.salesperson, record.pk, f"w{i:02d}"),
+                       RETRYING_WRITERS)
     assert all(isinstance(r, int) for r in results), [r for r in results if not isinstance(r, int)][:3]
     after = model.objects.get(pk=record.pk)
     text = getattr(after, field)
-    missing = [f"w{i:02d}" for i in range(WRITERS) if f"[w{i:02d}]" not in text]
+    missing = [f"w{i:02d}" for i in range(RETRYING_WRITERS) if f"[w{i:02d}]" not in text]
     assert not missing, f"lost updates: {missing}"
-    assert text.count("[") == WRITERS, "a mark was written twice"
-    assert after.version == version + WRITERS
-    assert updates.count() == audits + WRITERS, "one audit row per successful write"
-    assert sum(results) > WRITERS, "the writers never collided: the race proves nothing"
+    assert text.count("[") == RETRYING_WRITERS, "a mark was written twice"
+    assert after.version == version + RETRYING_WRITERS
+    assert updates.count() == audits + RETRYING_WRITERS, "one audit row per successful write"
+    assert sum(results) > RETRYING_WRITERS, "the writers never collided: the race proves nothing"
 
 
 def test_forty_api_patches_with_one_version_one_200_the_rest_409(org: Any, deal: dict[str, Any]) -> None:
