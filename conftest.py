@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -10,6 +12,28 @@ from django.test import Client
 
 os.environ.setdefault("GUANXI_TESTING", "1")
 PASSWORD = "Persona-Pass-2026!"
+
+
+@contextmanager
+def module_data(django_db_blocker: Any) -> Iterator[None]:
+    """Data built once for a whole test module (e.g. the demo company, ~10 s on PostgreSQL),
+    inside a transaction rolled back when the module ends; each test's own transaction nests
+    in it, so what a test changes is undone after the test as usual. Fast password hashing,
+    as for every test."""
+    from django.db import transaction
+    from django.test import override_settings
+
+    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            yield
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ determinism and resuming — what the business check and the benchmarks B4/B5 ru
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
+from conftest import module_data
 from guanxi import demo
 from guanxi.activities.models import CadenceRule, CarePlan, CostChange, FollowUp, Interaction, Project, Support
 from guanxi.core.models import CodeSequence
@@ -19,10 +21,11 @@ from guanxi.customers.models import Account
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # noon in Shanghai, as in core/tests/test_demo.py
 
 
-@pytest.fixture
-def built(db: None, settings: Any) -> dict[str, Any]:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    return demo.build_demo("S", now=NOW)
+@pytest.fixture(scope="module")
+def built(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
+    """Built once for the module (rolled back at its end); each test runs in its own transaction."""
+    with module_data(django_db_blocker):
+        yield demo.build_demo("S", now=NOW)
 
 
 def snapshot() -> list[tuple[Any, ...]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
@@ -12,6 +13,7 @@ from django.contrib.auth import authenticate
 from django.db.models import F
 from django.test import RequestFactory
 
+from conftest import module_data
 from guanxi.core.models import CodeSequence, Department, Team, User
 from guanxi.core.validators import is_mobile, is_valid_credit_code
 from guanxi.customers.models import Account
@@ -46,9 +48,11 @@ def fast_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture
-def demo(db: None, fast_hashing: None) -> dict[str, Any]:
-    return build_demo("S", now=NOW)
+@pytest.fixture(scope="module")
+def demo(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
+    """Built once for the module (rolled back at its end); each test runs in its own transaction."""
+    with module_data(django_db_blocker):
+        yield build_demo("S", now=NOW)
 
 
 def test_size_s_has_the_documented_counts(demo: dict[str, Any]) -> None:
