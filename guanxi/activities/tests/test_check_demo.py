@@ -19,6 +19,9 @@ from guanxi.core.models import CodeSequence
 from guanxi.customers.models import Account
 
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # noon in Shanghai, as in core/tests/test_demo.py
+# Marked for the database so pytest-django runs these with the other database tests, before
+# the transactional ones whose flush empties the tables the migrations seed.
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")

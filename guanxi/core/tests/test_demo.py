@@ -29,6 +29,9 @@ from guanxi.demo import (
 
 # Pinned so the in-memory generation below sees the same history as the build.
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
+# Marked for the database so pytest-django runs these with the other database tests, before
+# the transactional ones whose flush empties the tables the migrations seed.
+pytestmark = pytest.mark.django_db
 
 FIXED_LOGINS = {
     "admin": ("admin", "总公司"),
