@@ -430,18 +430,12 @@ class Quote(SoftDeletable, Versioned):
         return self.title
 
 
-class QuoteLine(models.Model):
-    """A line from the catalogue (product set; its description copied) or free (no product)."""
+class PricedLine(models.Model):
+    """What a quote line and an order line share: the item, its quantity and its price."""
 
-    quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="lines", verbose_name=_("quote"))
     position = models.PositiveSmallIntegerField(_("line"), default=1)
-    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-                                verbose_name=_("product"))
     name = models.CharField(_("name"), max_length=200)
     model = models.CharField(_("model"), max_length=100, blank=True)
-    specification = models.TextField(_("specification"), blank=True)
-    packaging = models.CharField(_("packaging"), max_length=200, blank=True)
-    features = models.TextField(_("features"), blank=True)
     unit = models.CharField(_("unit"), max_length=20, blank=True)
     quantity = models.DecimalField(_("quantity"), max_digits=14, decimal_places=3, default=Decimal("1"))
     unit_price = models.DecimalField(_("unit price"), max_digits=16, decimal_places=2)
@@ -451,12 +445,26 @@ class QuoteLine(models.Model):
     remarks = models.CharField(_("remarks"), max_length=300, blank=True)
 
     class Meta:
-        verbose_name = _("quote line")
-        verbose_name_plural = _("quote lines")
-        ordering = ["quote", "position", "id"]
+        abstract = True
 
     def __str__(self) -> str:
         return self.name
+
+
+class QuoteLine(PricedLine):
+    """A line from the catalogue (product set; its description copied) or free (no product)."""
+
+    quote = models.ForeignKey(Quote, on_delete=models.CASCADE, related_name="lines", verbose_name=_("quote"))
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                verbose_name=_("product"))
+    specification = models.TextField(_("specification"), blank=True)
+    packaging = models.CharField(_("packaging"), max_length=200, blank=True)
+    features = models.TextField(_("features"), blank=True)
+
+    class Meta:
+        verbose_name = _("quote line")
+        verbose_name_plural = _("quote lines")
+        ordering = ["quote", "position", "id"]
 
 
 class QuoteRevision(models.Model):
@@ -529,29 +537,16 @@ class Order(SoftDeletable, Versioned):
         return self.code
 
 
-class OrderLine(models.Model):
+class OrderLine(PricedLine):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", verbose_name=_("order"))
-    position = models.PositiveSmallIntegerField(_("line"), default=1)
     product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.PROTECT, related_name="order_lines",
                                 verbose_name=_("product"))
-    name = models.CharField(_("name"), max_length=200)
-    model = models.CharField(_("model"), max_length=100, blank=True)
-    unit = models.CharField(_("unit"), max_length=20, blank=True)
-    quantity = models.DecimalField(_("quantity"), max_digits=14, decimal_places=3, default=Decimal("1"))
-    unit_price = models.DecimalField(_("unit price"), max_digits=16, decimal_places=2)
-    discount = models.DecimalField(_("discount (%)"), max_digits=5, decimal_places=2, default=Decimal("0"))
-    tax_rate = models.DecimalField(_("tax rate (%)"), max_digits=5, decimal_places=2, default=Decimal("13"))
-    total = models.DecimalField(_("line total"), max_digits=16, decimal_places=2, default=Decimal("0"))
-    remarks = models.CharField(_("remarks"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("order line")
         verbose_name_plural = _("order lines")
         ordering = ["order", "position", "id"]
         indexes = [models.Index(fields=["product", "order"], name="order_line_product")]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 # --- Contracts, payment plans and receipts (R4.4, R11.4) -----------------------------------
