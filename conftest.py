@@ -82,6 +82,13 @@ def org(db: Any) -> Any:
     o.admin = person("admin", hq, "admin", name="管理员")
     o.team = Team.objects.create(name="华东一组", department=east)
     o.team.members.set([o.salesperson, o.teammate])
+    # The service desk: a manager over the department, a team leader and two agents in the team.
+    o.service_dept = service_dept
+    o.service_manager = person("service_mgr", service_dept, "service_manager", name="黄蓉")
+    o.service2 = person("service2", service_dept, "service_agent", name="郑爽")
+    o.service_lead = person("service_lead", service_dept, "service_agent", name="钱峰")
+    o.service_team = Team.objects.create(name="客服一组", department=service_dept, leader=o.service_lead)
+    o.service_team.members.set([o.service, o.service2])
     return o
 
 

@@ -84,6 +84,8 @@ INSTALLED_APPS = [
     "guanxi.customers",
     "guanxi.activities",
     "guanxi.sales",
+    "guanxi.service",
+    "guanxi.loyalty",
 ]
 
 MIDDLEWARE = [

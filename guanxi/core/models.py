@@ -124,6 +124,7 @@ class Role(models.Model):
         SALES_MANAGER = "sales_manager", _("Sales manager")
         GENERAL_MANAGER = "general_manager", _("General manager")
         SERVICE_AGENT = "service_agent", _("Service agent")
+        SERVICE_MANAGER = "service_manager", _("Service manager")
         MARKETING = "marketing", _("Marketing")
         ADMIN = "admin", _("Administrator")
 

@@ -29,6 +29,7 @@ class Scope(IntEnum):
 ROLE_SCOPE: dict[str, Scope] = {
     R.SALESPERSON: Scope.OWN,  # R10.4: salespeople see only their own customers
     R.SERVICE_AGENT: Scope.OWN,
+    R.SERVICE_MANAGER: Scope.DEPARTMENT,  # the service department's cases and those below it
     R.MARKETING: Scope.DEPARTMENT,
     R.SALES_MANAGER: Scope.DEPARTMENT,  # their department and every department below it
     R.GENERAL_MANAGER: Scope.EVERYTHING,
@@ -47,6 +48,7 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     # R10.4: salespeople never hold a delete right.
     R.SALESPERSON: ACCOUNT_READ | ACCOUNT_WRITE | POOL_USE | {"grant.request"},
     R.SERVICE_AGENT: ACCOUNT_READ | {"grant.request"},
+    R.SERVICE_MANAGER: ACCOUNT_READ | {"grant.request", "grant.decide", "recycle.view", "audit.view_scoped"},
     R.MARKETING: ACCOUNT_READ | {"account.export", "grant.request"},
     R.SALES_MANAGER: ACCOUNT_READ | ACCOUNT_WRITE | POOL_USE | ACCOUNT_MANAGE | {
         "grant.request", "grant.decide", "recycle.view", "audit.view_scoped",
@@ -81,7 +83,8 @@ for _perms in ROLE_PERMISSIONS.values():
     for _verb in ("view", "add", "change", "delete"):
         if f"account.{_verb}" in _perms:
             _perms |= {f"{record}.{_verb}" for record in ACTIVITY_RECORDS}
-ROLE_PERMISSIONS[R.SERVICE_AGENT] |= {"interaction.add", "followup.add", "followup.change", "care.add", "care.change"}
+for _code in (R.SERVICE_AGENT, R.SERVICE_MANAGER):
+    ROLE_PERMISSIONS[_code] |= {"interaction.add", "followup.add", "followup.change", "care.add", "care.change"}
 # A manager's business check of a salesperson or the team (R10.6).
 for _code in (R.SALES_MANAGER, R.GENERAL_MANAGER, R.ADMIN):
     ROLE_PERMISSIONS[_code].add("activity.check")
@@ -110,6 +113,7 @@ for _code in (R.SALES_MANAGER, R.GENERAL_MANAGER):
 ROLE_PERMISSIONS[R.MARKETING] |= {"product.view", "lead.view", "lead.add", "lead.change", "lead.assign",
                                   "lead.import"}
 ROLE_PERMISSIONS[R.SERVICE_AGENT] |= {"product.view"}
+ROLE_PERMISSIONS[R.SERVICE_MANAGER] |= {"product.view"}
 # Configuration: pipelines and stages, loss reasons; the catalogue and price lists.
 ROLE_PERMISSIONS[R.GENERAL_MANAGER] |= {"pipeline.manage"}
 ROLE_PERMISSIONS[R.ADMIN] |= {"pipeline.manage", "product.view", "product.manage"}
@@ -117,6 +121,27 @@ ROLE_PERMISSIONS[R.ADMIN] |= {"pipeline.manage", "product.view", "product.manage
 for _perms in ROLE_PERMISSIONS.values():
     if "product.manage" in _perms:
         _perms.add("product.delete")
+
+
+# Service (R5) and satisfaction surveys (R6.1). Complaints, suggestions and tickets are one
+# owned record, the case: whoever first receives one owns it (首问负责) and only the owner moves
+# it on, so anyone who may take a complaint on the phone — salespeople too — may receive a
+# case. Salespeople read their customers' cases (case_scope); managers review replies,
+# delete, export, see unmatched senders and configure categories, SLAs and holidays.
+CASE_WORK = {"case.view", "case.add", "case.change", "visit.view", "improvement.view", "survey.view"}
+SERVICE_WORK = CASE_WORK | {"visit.add", "visit.change", "survey.send", "service.report"}
+SERVICE_MANAGE = {"case.delete", "case.review", "case.export", "case.unmatched", "visit.delete", "improvement.manage",
+                  "survey.manage", "service.configure"}
+for _code in (R.SALESPERSON, R.SALES_MANAGER):
+    ROLE_PERMISSIONS[_code] |= CASE_WORK
+ROLE_PERMISSIONS[R.SALES_MANAGER] |= {"service.report"}
+ROLE_PERMISSIONS[R.SERVICE_AGENT] |= SERVICE_WORK
+for _code in (R.SERVICE_MANAGER, R.GENERAL_MANAGER):
+    ROLE_PERMISSIONS[_code] |= SERVICE_WORK | SERVICE_MANAGE
+# Marketing runs the questionnaires and reads the results; the administrator sets up the
+# service desk (categories, SLAs, business hours, holidays, public forms).
+ROLE_PERMISSIONS[R.MARKETING] |= {"survey.view", "survey.manage"}
+ROLE_PERMISSIONS[R.ADMIN] |= {"service.configure"}
 
 
 def has_perm(user: Any, perm: str) -> bool:

@@ -22,6 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from guanxi.core.api import api
 from guanxi.core.permissions import AUTHENTICATED, PUBLIC, ROLE_PERMISSIONS
 from tests.security.sales_routes import SALES_ROUTES
+from tests.security.service_routes import SERVICE_ROUTES
 
 API_PREFIX = "/api/v1"
 
@@ -330,6 +331,8 @@ DECLARATIONS: dict[str, str] = {
 }
 # The sales app declares its routes area by area (tests/security/sales_routes/).
 DECLARATIONS.update(SALES_ROUTES)
+# The service and loyalty apps likewise (tests/security/service_routes/).
+DECLARATIONS.update(SERVICE_ROUTES)
 
 
 # --- Walking the configuration ---------------------------------------------------------------------

@@ -1,0 +1,5 @@
+"""Survey REST API."""
+
+from guanxi.loyalty.api import surveys
+
+ROUTERS = (surveys.router,)

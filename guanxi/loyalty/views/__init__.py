@@ -1,0 +1,5 @@
+"""Survey views, one module per area; each keeps its routes beside its views."""
+
+from guanxi.loyalty.views import surveys
+
+AREAS = (surveys,)

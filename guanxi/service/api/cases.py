@@ -1,0 +1,7 @@
+"""REST API of the service app: cases."""
+
+from __future__ import annotations
+
+from ninja import Router
+
+router = Router(tags=["service"])
