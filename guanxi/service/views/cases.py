@@ -1,4 +1,6 @@
-"""HTML views: case list and detail, workflow, handling steps, reply review, hand-overs, customer confirmation, account tab, desk panels."""
+"""HTML views: case list and detail, workflow, handling steps, reply review, hand-overs, customer confirmation, account
+tab, desk panels.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""HTML views: the public form /feedback/ (and variants), QR codes, hotline quick entry, comment-card batch entry, feedback-form configuration."""
+"""HTML views: the public form /feedback/ (and variants), QR codes, hotline quick entry, comment-card batch entry,
+feedback-form configuration.
+"""
 
 from __future__ import annotations
 
