@@ -147,7 +147,12 @@ else:
     if TESTING:
         # Test data need not survive a crash: commits (flushes after transactional tests,
         # browser tests' writes) return without waiting for the WAL to reach the disk.
-        DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c synchronous_commit=off"
+        # A connection a test leaves idle inside a transaction (a thread that never
+        # finished) is ended by the server after two minutes, and no statement waits more
+        # than a minute for a lock: otherwise the next flush (TRUNCATE) would wait for it
+        # forever and hold up the whole run.
+        DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+            "-c synchronous_commit=off -c lock_timeout=60s -c idle_in_transaction_session_timeout=120s")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, sessions, task queue --------------------------------------------------------
