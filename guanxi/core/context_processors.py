@@ -20,7 +20,7 @@ NAV = [
     ("activities:care-calendar", _("Care"), "care.view"),
     ("activities:project-list", _("Projects"), "project.view"),
     ("sales", _("Sales"), None),  # the SALES_NAV dropdown
-    (None, _("Service"), None),
+    ("service", _("Service"), None),  # the SERVICE_NAV dropdown
     (None, _("Marketing"), None),
     ("activities:check", _("Business check"), "activity.check"),
     (None, _("Analytics"), None),
@@ -41,6 +41,19 @@ SALES_NAV = [
     ("sales:rebate-list", _("Rebates"), "rebate.view"),
 ]
 
+# The Service dropdown (R5, R6.1): cases, field service, improvements, surveys, reports.
+SERVICE_NAV = [
+    ("service:case-list", _("Cases"), "case.view"),
+    ("service:hotline", _("Hotline entry"), "case.add"),
+    ("service:cards", _("Comment cards"), "case.add"),
+    ("service:visit-list", _("Field visits"), "visit.view"),
+    ("service:improvement-list", _("Improvements"), "improvement.view"),
+    ("service:reports", _("Service reports"), "service.report"),
+    ("loyalty:survey-list", _("Surveys"), "survey.view"),
+    ("loyalty:response-list", _("Survey answers"), "survey.view"),
+    ("loyalty:dashboard", _("Satisfaction dashboard"), "survey.view"),
+]
+
 
 # The rights templates ask about, as ``can.<perm with _ for .>``.
 SHELL_PERMS = (
@@ -59,6 +72,8 @@ SHELL_PERMS = (
     "contract.view", "contract.add", "contract.change", "contract.delete", "payment.view", "payment.add",
     "payment.delete", "product.view", "product.manage", "pipeline.manage", "rebate.view", "rebate.manage",
     "target.view", "target.manage", "forecast.view", "performance.view", "performance.export", "sales.export",
+    # Service and surveys
+    "case.view", "case.add", "visit.view", "improvement.view", "service.report", "service.configure", "survey.view",
 )
 
 
@@ -68,8 +83,10 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         return {}
     perms = {p: has_perm(user, p) for p in SHELL_PERMS}
     return {
-        "nav": [(url, label) for url, label, perm in NAV if url and url != "sales" and (perm is None or perms.get(perm))],
+        "nav": [(url, label) for url, label, perm in NAV
+                if url and url not in {"sales", "service"} and (perm is None or perms.get(perm))],
         "nav_sales": [(url, label) for url, label, perm in SALES_NAV if perms.get(perm)],
+        "nav_service": [(url, label) for url, label, perm in SERVICE_NAV if perms.get(perm)],
         "nav_coming": [label for url, label, perm in NAV if url is None],
         "can": {k.replace(".", "_"): v for k, v in perms.items()},
         "unread_count": Notification.objects.filter(user=user, read_at__isnull=True).count(),

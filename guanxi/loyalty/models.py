@@ -108,6 +108,8 @@ class Invitation(models.Model):
     created_at = models.DateTimeField(_("sent at"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires at"))
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    # When the link went out by e-mail (empty: not mailed — no address, or passed on by hand).
+    mailed_at = models.DateTimeField(_("e-mailed at"), null=True, blank=True)
     sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                 related_name="+", verbose_name=_("sent by"))
 

@@ -99,7 +99,7 @@ class SlaPolicy(Versioned):
     first_response_minutes = models.PositiveIntegerField(_("first response within (business minutes)"))
     resolution_minutes = models.PositiveIntegerField(_("resolution within (business minutes)"))
     # A warning goes to the owner when this share of the time has passed.
-    warn_percent = models.PositiveSmallIntegerField(_("warn at (% of the time)"), default=75)
+    warn_percent = models.PositiveSmallIntegerField(_("warn at (percent of the time)"), default=75)
     active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -186,11 +186,11 @@ class Improvement(SoftDeletable, Versioned):
     """A product or service improvement that suggestions (and complaints) lead to."""
 
     class State(models.TextChoices):
-        PROPOSED = "proposed", _("Proposed")
-        PLANNED = "planned", _("Planned")
-        IN_PROGRESS = "in_progress", _("In progress")
-        SHIPPED = "shipped", _("Shipped")
-        REJECTED = "rejected", _("Rejected")
+        PROPOSED = "proposed", pgettext_lazy("improvement state", "Proposed")
+        PLANNED = "planned", pgettext_lazy("improvement state", "Planned")
+        IN_PROGRESS = "in_progress", pgettext_lazy("improvement state", "In progress")
+        SHIPPED = "shipped", pgettext_lazy("improvement state", "Shipped")
+        REJECTED = "rejected", pgettext_lazy("improvement state", "Rejected")
 
     code = models.CharField(_("number"), max_length=32, unique=True, editable=False)
     title = models.CharField(_("title"), max_length=200)
@@ -210,6 +210,24 @@ class Improvement(SoftDeletable, Versioned):
 
     def __str__(self) -> str:
         return f"{self.code} {self.title}"
+
+
+class ImprovementMail(models.Model):
+    """One row per shipped improvement and customer address: each customer is told once that
+    it shipped, however often the mail job is retried (the row is written with the send)."""
+
+    improvement = models.ForeignKey(Improvement, on_delete=models.CASCADE, related_name="mails",
+                                    verbose_name=_("improvement"))
+    email = models.EmailField(_("e-mail"))
+    sent_at = models.DateTimeField(_("sent at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("improvement mail")
+        verbose_name_plural = _("improvement mails")
+        constraints = [models.UniqueConstraint(fields=["improvement", "email"], name="improvement_mail_once")]
+
+    def __str__(self) -> str:
+        return f"{self.improvement_id} → {self.email}"
 
 
 # --- Cases ---------------------------------------------------------------------------------
@@ -323,6 +341,8 @@ class Case(SoftDeletable, Versioned):
             models.Index(fields=["state", "resolution_due"], name="case_resolution_due"),
             models.Index(fields=["received_at"], name="case_received"),
             models.Index(fields=["kind", "received_at"], name="case_kind_received"),
+            # Replies waiting for a supervisor (the desk panel): a handful of rows at any time.
+            models.Index(fields=["owner"], condition=Q(review_state="pending"), name="case_review_pending"),
         ]
 
     def __str__(self) -> str:
@@ -496,8 +516,8 @@ class Visit(SoftDeletable, Versioned):
     confirm_token_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
-        verbose_name = _("visit")
-        verbose_name_plural = _("visits")
+        verbose_name = pgettext_lazy("field service", "visit")
+        verbose_name_plural = pgettext_lazy("field service", "visits")
         ordering = ["scheduled_start", "id"]
         indexes = [models.Index(fields=["technician", "scheduled_start"], condition=Q(deleted_at__isnull=True),
                                 name="visit_technician_day")]

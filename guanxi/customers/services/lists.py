@@ -357,6 +357,24 @@ def attachment_max_bytes() -> int:
     return int(getattr(settings, "GUANXI_ATTACHMENT_MAX_BYTES", DEFAULT_MAX_BYTES))
 
 
+def check_upload(upload: UploadedFile | None, *, max_bytes: int | None = None) -> tuple[str, str, int]:
+    """Check an upload against the S12 rules and return (display name, extension, size), or raise
+    Invalid with a message on ``file``: a plain name with an allowed extension and no dangerous one
+    anywhere in it, not empty, at most ``max_bytes`` (default: ``GUANXI_ATTACHMENT_MAX_BYTES``), and
+    content that matches the extension. Every app that stores a user's file calls this first."""
+    if upload is None:
+        raise Invalid(errors={"file": [_("Choose a file.")]})
+    name, ext = _check_name(upload.name or "")
+    size = int(upload.size or 0)
+    if size <= 0:
+        raise Invalid(errors={"file": [_("The file is empty.")]})
+    limit = attachment_max_bytes() if max_bytes is None else max_bytes
+    if size > limit:
+        raise Invalid(errors={"file": [_("The file is larger than %(mb)s MB.") % {"mb": round(limit / 1048576, 1)}]})
+    _sniff(upload, ext)
+    return name, ext, size
+
+
 def _check_name(raw: str) -> tuple[str, str]:
     """Return (sanitised display name, extension) or raise Invalid."""
     name = unicodedata.normalize("NFC", raw or "")
@@ -399,16 +417,7 @@ def attachment_upload(*, actor: Any, account: Account, upload: UploadedFile,
         raise Forbidden()
     if kind not in AccountAttachment.Kind.values:
         raise Invalid(errors={"kind": [_("Choose the kind of file.")]})
-    if upload is None:
-        raise Invalid(errors={"file": [_("Choose a file.")]})
-    name, ext = _check_name(upload.name or "")
-    size = int(upload.size or 0)
-    if size <= 0:
-        raise Invalid(errors={"file": [_("The file is empty.")]})
-    limit = attachment_max_bytes()
-    if size > limit:
-        raise Invalid(errors={"file": [_("The file is larger than %(mb)s MB.") % {"mb": round(limit / 1048576, 1)}]})
-    _sniff(upload, ext)
+    name, ext, size = check_upload(upload)
     attachment = AccountAttachment(account=account, kind=kind, original_name=name,
                                    content_type=ALLOWED_TYPES[ext][0], size=size, uploaded_by=actor)
     # The stored name is random (models.attachment_path); the user's name is only data.

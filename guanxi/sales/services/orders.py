@@ -33,6 +33,7 @@ from guanxi.core.models import SoftDeletable
 from guanxi.core.services import records
 from guanxi.customers.models import Account, Contact
 from guanxi.customers.services.merge import register_relation
+from guanxi.sales import signals
 from guanxi.sales.models import CNY, Order, OrderLine, Product, Quote, SalesMonth
 from guanxi.sales.selectors.scope import order_scope
 from guanxi.sales.services import orders_export, totals  # noqa: F401  (orders_export registers its jobs)
@@ -426,7 +427,8 @@ def order_move(*, actor: Any, order: Order, to: str, on: Any = None, expected_ve
 
     ``on`` is the ship date (shipped) or the delivery date (delivered), today by default.
     Confirming needs at least one line. Entering or leaving the counted states updates the
-    customer's figures and the monthly sales in the same transaction.
+    customer's figures and the monthly sales in the same transaction. Delivering sends
+    ``signals.order_delivered`` (the satisfaction survey listens) once it is saved.
     """
     require(actor, "order.change")
     if to not in MOVES:
@@ -460,6 +462,8 @@ def order_move(*, actor: Any, order: Order, to: str, on: Any = None, expected_ve
     if is_counted != was_counted:
         sales_month_apply(order, 1 if is_counted else -1)
     # The customer's figures were recounted by the registry hook (``_after_change``).
+    if to == Order.State.DELIVERED:
+        signals.order_delivered.send(sender=Order, order=order, actor=actor)
     return order
 
 

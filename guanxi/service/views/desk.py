@@ -1,0 +1,50 @@
+"""My desk (R3.3, R5.2): the service panels on the home page.
+
+* **My open cases** — the cases I own, the nearest due time first, with their SLA colours;
+* **Hand-overs waiting for me** — accept or decline right there;
+* **Replies awaiting my review** — for supervisors (``case.review``).
+
+Each reads one small indexed query with a LIMIT (core/desk.py's rules); the SLA colours come
+from the due-time columns through one calendar for the whole panel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.urls import URLPattern, reverse
+
+from guanxi.core import desk
+from guanxi.core.permissions import has_perm
+from guanxi.service.selectors import cases as reads
+
+
+@desk.register("service.cases", template="service/desk_cases.html", order=12, width="half")
+def open_cases_panel(user: Any, now: dt.datetime) -> dict[str, Any] | None:
+    if not has_perm(user, "case.change"):
+        return None
+    rows = reads.with_sla(reads.my_open_cases(user), now)
+    if not rows and not has_perm(user, "case.review") and not user.has_role("service_agent"):
+        return None  # a salesperson without cases is not shown an empty service panel
+    return {"cases": rows, "list_url": reverse("service:case-list") + "?mine=1&status=open&sort=due"}
+
+
+@desk.register("service.handovers", template="service/desk_handovers.html", order=11, width="half")
+def handovers_panel(user: Any, now: dt.datetime) -> dict[str, Any] | None:
+    if not has_perm(user, "case.change"):
+        return None
+    rows = reads.handovers_waiting(user)
+    return {"handovers": rows} if rows else None
+
+
+@desk.register("service.reviews", template="service/desk_reviews.html", order=13, width="half")
+def reviews_panel(user: Any, now: dt.datetime) -> dict[str, Any] | None:
+    if not has_perm(user, "case.review"):
+        return None
+    return {"cases": reads.reviews_waiting(user)}
+
+
+urlpatterns: list[URLPattern] = []
+# Routes outside /service/ that need no login (served below /feedback/).
+public_urlpatterns: list[URLPattern] = []
