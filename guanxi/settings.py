@@ -320,6 +320,19 @@ GUANXI_DIGEST_TIME = os.environ.get("GUANXI_DIGEST_TIME", "07:30")
 # When the nightly sales job rebuilds the monthly sales and recounts every customer's figures.
 GUANXI_SALES_NIGHTLY_TIME = os.environ.get("GUANXI_SALES_NIGHTLY_TIME", "02:20")
 
+# --- Service desk and surveys (docs/deploy.md) ----------------------------------------------
+# Public form: submissions per client address and form ("<count>/<n><s|m|h|d>"), the shortest
+# time a person takes to fill it in, how long a form page stays valid.
+GUANXI_FEEDBACK_RATE = os.environ.get("GUANXI_FEEDBACK_RATE", "10/10m")
+GUANXI_FEEDBACK_MIN_SECONDS = int(os.environ.get("GUANXI_FEEDBACK_MIN_SECONDS", "3"))
+GUANXI_FEEDBACK_MAX_AGE = int(os.environ.get("GUANXI_FEEDBACK_MAX_AGE", "7200"))
+GUANXI_CASE_ATTACHMENT_MAX_BYTES = int(os.environ.get("GUANXI_CASE_ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024)))
+# Days a resolved case waits for the customer's confirmation before its owner may close it.
+GUANXI_CASE_CONFIRM_DAYS = int(os.environ.get("GUANXI_CASE_CONFIRM_DAYS", "7"))
+GUANXI_SLA_SWEEP_BATCH = int(os.environ.get("GUANXI_SLA_SWEEP_BATCH", "200"))
+# Requests per client address to the public survey page.
+GUANXI_SURVEY_RATE = os.environ.get("GUANXI_SURVEY_RATE", "30/10m")
+
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
