@@ -20,14 +20,17 @@ def fingerprint() -> tuple[str, int]:
 
     Covers the organisation, audit, approvals, jobs, grants, notifications, every table of the
     customer file, every table of contact and follow-up (the activities app, its
-    many-to-many tables included) and every table of sales (the sales app, likewise).
+    many-to-many tables included), every table of sales (the sales app, likewise), and every
+    table of service and of satisfaction surveys (the service and loyalty apps).
     """
     from huey.contrib.djhuey import HUEY
 
     from guanxi.activities import models as activities
     from guanxi.core.models import AccessGrant, AuditEvent, ChangeRequest, Department, Job, Notification, User
     from guanxi.customers import models as customers
+    from guanxi.loyalty import models as loyalty
     from guanxi.sales import models as sales
+    from guanxi.service import models as service
 
     customer_file = [
         customers.Account.all_objects, customers.Contact.all_objects, customers.Account.tags.through.objects,
@@ -55,13 +58,22 @@ def fingerprint() -> tuple[str, int]:
         sales.AccountSales.objects, sales.RebateRule.objects, sales.RebateDeduction.all_objects,
         sales.RebateStatement.objects, sales.SalesTarget.objects, sales.SalesMonth.objects,
     ]
+    service_file = [
+        service.CaseCategory.objects, service.SlaPolicy.objects, service.ServiceCalendar.objects,
+        service.Holiday.objects, service.FeedbackForm.objects, service.Improvement.all_objects,
+        service.ImprovementMail.objects, service.Case.all_objects, service.CaseEvent.objects,
+        service.HandlingStep.objects, service.Handover.objects, service.CaseAttachment.all_objects,
+        service.Visit.all_objects, loyalty.Survey.all_objects, loyalty.Question.objects, loyalty.Invitation.objects,
+        loyalty.Response.objects, loyalty.Answer.objects,
+    ]
     others = [Notification.objects, AuditEvent.objects, ChangeRequest.objects, Job.objects, AccessGrant.objects,
               User.objects, Department.all_objects]
     if connection.vendor == "postgresql":
         # One round trip: each whole table (soft-deleted rows too) digested by the server, in a
         # stable row order. Sixty-odd queries a call made the matrices' denied cells, which
         # call this twice each, the slowest part of CI on PostgreSQL.
-        tables = [manager.model._meta.db_table for manager in (*customer_file, *activity_file, *sales_file, *others)]
+        tables = [manager.model._meta.db_table for manager in (*customer_file, *activity_file, *sales_file, *service_file,
+                                                                    *others)]
         digest = "SELECT {n} AS n, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS h FROM \"{table}\" x"
         sql = " UNION ALL ".join(digest.format(n=n, table=table) for n, table in enumerate(tables))
         with connection.cursor() as cursor:
@@ -72,6 +84,7 @@ def fingerprint() -> tuple[str, int]:
         [list(manager.order_by("pk").values()) for manager in customer_file],
         [list(manager.order_by("pk").values()) for manager in activity_file],
         [list(manager.order_by("pk").values()) for manager in sales_file],
+        [list(manager.order_by("pk").values()) for manager in service_file],
         list(Notification.objects.order_by("pk").values()),
         list(AuditEvent.objects.order_by("pk").values()),
         list(ChangeRequest.objects.order_by("pk").values()),

@@ -79,11 +79,12 @@ def invitation_for_token(token: Any, *, for_update: bool = False) -> Invitation:
     raw = str(token or "")
     if not raw or len(raw) > TOKEN_MAX:
         raise NotFound()
-    qs = Invitation.objects.select_related("survey")
+    qs = Invitation.objects.select_related("survey", "account")
     if for_update:
         qs = qs.select_for_update(of=("self",))
     invitation = qs.filter(token_hash=hash_token(raw)).first()
-    if invitation is None:
+    # An account in the recycle bin takes its open links with it, as the case and visit links do.
+    if invitation is None or (invitation.account is not None and invitation.account.deleted_at is not None):
         raise NotFound()
     if invitation.answered_at is not None:
         raise Gone(gone_message("answered"), code="answered")

@@ -242,6 +242,16 @@ def test_unknown_links_are_404_and_expired_ones_410(client):
     assert client.post(f"/survey/{raw}/", {}).status_code == 410
 
 
+def test_a_link_of_an_account_in_the_recycle_bin_is_404(client, org, account_factory):
+    account, contact = customer(account_factory, org.salesperson)
+    _invitation, raw = sent(seeded(Touchpoint.CASE_CLOSED), account=account, contact=contact)
+    assert client.get(f"/survey/{raw}/").status_code == 200
+    type(account).all_objects.filter(pk=account.pk).update(deleted_at=timezone.now())
+    assert client.get(f"/survey/{raw}/").status_code == 404
+    assert client.post(f"/survey/{raw}/", full_answers(seeded(Touchpoint.CASE_CLOSED))).status_code == 404
+    assert not Response.objects.exists()
+
+
 def test_the_public_page_is_rate_limited_per_address(client, settings):
     settings.GUANXI_SURVEY_RATE = "3/10m"
     _invitation, raw = sent(seeded(Touchpoint.CASE_CLOSED))

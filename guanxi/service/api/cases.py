@@ -466,4 +466,5 @@ def attachment_download(request: HttpRequest, pk: int, attachment_pk: int) -> An
     response = FileResponse(found.file.open("rb"), as_attachment=True, filename=found.original_name,
                             content_type=found.content_type)
     response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

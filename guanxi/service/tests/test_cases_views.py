@@ -376,3 +376,17 @@ def test_the_pages_in_chinese(org, login, account, client):
     assert "我的未结工单" in owner.get("/").content.decode()
     public = client.get(_link(case), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "您的问题解决了吗？" in public
+
+
+def test_closing_through_the_page_leads_to_the_survey_link(org, login, account):
+    """The survey the close sends is shown once on its invitation page, for a customer without e-mail."""
+    case = advance(make_case(org.service, account=account), org.service, S.RESOLVED)
+    services.case_move(actor=org.service, case=case, to=S.CONFIRMED, note="电话确认")
+    client = login(org.service)
+    closed = client.post(f"/service/cases/{case.pk}/move/", {"to": "closed", "version": fresh(case).version})
+    assert fresh(case).state == S.CLOSED and closed.status_code == 302
+    assert closed["Location"].startswith("/surveys/invitations/")
+    link = re.compile(r"/survey/[A-Za-z0-9_-]{16,}/")
+    page = client.get(closed["Location"]).content.decode()
+    assert link.search(page) and "A satisfaction survey was created" in page
+    assert not link.search(client.get(closed["Location"]).content.decode())  # shown once
