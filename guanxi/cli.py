@@ -25,6 +25,8 @@ DEMO_LOGINS = [
     ("sales2", "销售员（同组）/ salesperson, teammate"),
     ("outsider", "销售员（华南）/ salesperson, another department"),
     ("service", "客服专员 / service agent"),
+    ("service2", "客服专员（同组）/ service agent, teammate"),
+    ("servicemgr", "客服主管 / service manager"),
     ("marketing", "市场专员 / marketing"),
 ]
 

@@ -290,6 +290,8 @@ FIXED_USERS: tuple[tuple[str, str, str, str], ...] = (
     ("sales", "张伟", "华东销售部", "salesperson"),
     ("sales2", "陈静", "华东销售部", "salesperson"),
     ("service", "刘芳", "客户服务部", "service_agent"),
+    ("service2", "周晓明", "客户服务部", "service_agent"),
+    ("servicemgr", "孙丽华", "客户服务部", "service_manager"),
     ("marketing", "杨帆", "市场部", "marketing"),
     ("outsider", "黄志强", "华南销售部", "salesperson"),
 )
@@ -392,6 +394,12 @@ def plan_organisation(size: str, seed: int = DEFAULT_SEED) -> OrgPlan:
         add(rng.choices(sales_depts, weights=weights)[0].name, "salesperson")
 
     teams: list[TeamPlan] = []
+    # The service agents work in teams led by the service manager (客服一组 …).
+    service_lead = next((u.username for u in users if u.role == "service_manager"), None)
+    agents = [u.username for u in users if u.department == "客户服务部" and u.role == "service_agent"]
+    for number, start in enumerate(range(0, len(agents), TEAM_SIZE)):
+        teams.append(TeamPlan(f"客服{chinese_number(number + 1)}组", "客户服务部", service_lead,
+                              tuple(agents[start:start + TEAM_SIZE])))
     for dept in sales_depts:
         people = [u.username for u in users if u.department == dept.name and u.role == "salesperson"]
         short = dept.name.removesuffix("销售部").removesuffix("办事处").removesuffix("部")
@@ -1325,6 +1333,16 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
     if build_sales(size=size, seed=seed, now=now, stdout=stdout):
         created = True
     sales_seconds = time.perf_counter() - sales_started
+    # Then a year of customer service (guanxi.service.demo) and its satisfaction surveys.
+    from guanxi.loyalty.demo import build_loyalty
+    from guanxi.service.demo import build_service
+
+    service_started = time.perf_counter()
+    if build_service(size=size, seed=seed, now=now, stdout=stdout):
+        created = True
+    if build_loyalty(size=size, seed=seed, now=now, stdout=stdout):
+        created = True
+    service_seconds = time.perf_counter() - service_started
     return {
         "size": size,
         "created": created,
@@ -1337,4 +1355,5 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
         "seconds": round(time.perf_counter() - started, 2),
         "activities_seconds": round(activities_seconds, 2),
         "sales_seconds": round(sales_seconds, 2),
+        "service_seconds": round(service_seconds, 2),
     }

@@ -320,6 +320,10 @@ GUANXI_DIGEST_TIME = os.environ.get("GUANXI_DIGEST_TIME", "07:30")
 # When the nightly sales job rebuilds the monthly sales and recounts every customer's figures.
 GUANXI_SALES_NIGHTLY_TIME = os.environ.get("GUANXI_SALES_NIGHTLY_TIME", "02:20")
 
+# Behind the documented reverse proxy: take the client's address from the X-Forwarded-For
+# entry the proxy wrote (audit origin, the public pages' rate limits).
+GUANXI_BEHIND_PROXY = env_bool("GUANXI_BEHIND_PROXY", False)
+
 # --- Service desk and surveys (docs/deploy.md) ----------------------------------------------
 # Public form: submissions per client address and form ("<count>/<n><s|m|h|d>"), the shortest
 # time a person takes to fill it in, how long a form page stays valid.

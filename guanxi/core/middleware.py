@@ -14,11 +14,12 @@ from guanxi.core import context
 
 def client_ip(request: HttpRequest) -> str | None:
     # Behind the documented reverse proxy the real address arrives in X-Forwarded-For;
-    # only trusted when the deployment says a proxy is in front (GUANXI_BEHIND_PROXY).
+    # only trusted when the deployment says a proxy is in front (GUANXI_BEHIND_PROXY). The
+    # last entry is the one our proxy wrote: whatever a client put before it is its own say.
     if getattr(settings, "GUANXI_BEHIND_PROXY", False):
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         if forwarded:
-            return forwarded.split(",")[0].strip()
+            return forwarded.split(",")[-1].strip()
     return request.META.get("REMOTE_ADDR")
 
 

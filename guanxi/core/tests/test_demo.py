@@ -40,6 +40,8 @@ FIXED_LOGINS = {
     "sales": ("salesperson", "华东销售部"),
     "sales2": ("salesperson", "华东销售部"),
     "service": ("service_agent", "客户服务部"),
+    "service2": ("service_agent", "客户服务部"),
+    "servicemgr": ("service_manager", "客户服务部"),
     "marketing": ("marketing", "市场部"),
     "outsider": ("salesperson", "华南销售部"),
 }
