@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from typing import Any
 
@@ -13,12 +12,9 @@ from django.utils.translation import gettext as _
 from guanxi.core import audit
 from guanxi.core.errors import Invalid, NotFound
 from guanxi.core.models import ApiToken, User
+from guanxi.core.tokens import hash_token
 
 TOKEN_PREFIX = "gx_"  # noqa: S105  (a public prefix, not a secret)
-
-
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 @transaction.atomic

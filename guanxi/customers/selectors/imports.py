@@ -55,22 +55,12 @@ def import_report_lines(run: ImportRun) -> list[list[Any]]:
 
 def import_error_report(run: ImportRun, fmt: str = "csv") -> tuple[bytes, str, str]:
     """The error report as (content, content type, file name); every cell formula-safe (S9)."""
-    from guanxi.customers.services import neutralise_cell
+    from guanxi.core.spreadsheet import XLSX, neutralise_cell, xlsx_bytes
 
     header = [_("row"), _("column"), _("value"), _("message"), _("status")]
     lines = [[neutralise_cell(v) for v in line] for line in import_report_lines(run)]
     if fmt == "xlsx":
-        import openpyxl
-
-        book = openpyxl.Workbook(write_only=True)
-        sheet = book.create_sheet(str(_("Errors")))
-        sheet.append(header)
-        for line in lines:
-            sheet.append(line)
-        out = io.BytesIO()
-        book.save(out)
-        return (out.getvalue(), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                f"import-{run.pk}-errors.xlsx")
+        return xlsx_bytes([(str(_("Errors")), [header, *lines])]), XLSX, f"import-{run.pk}-errors.xlsx"
     buffer = io.StringIO()
     buffer.write("\ufeff")  # Excel reads UTF-8 CSV with Chinese text only with a BOM
     writer = csv.writer(buffer)

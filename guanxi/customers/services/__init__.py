@@ -21,6 +21,7 @@ from guanxi.core.errors import Forbidden, Invalid
 from guanxi.core.models import User
 from guanxi.core.permissions import has_perm
 from guanxi.core.services import records
+from guanxi.core.spreadsheet import FORMULA_START, neutralise_cell, xlsx_bytes  # noqa: F401  (re-exported)
 from guanxi.customers.models import Account, Contact, CustomField, OwnershipChange
 from guanxi.customers.selectors import account_scope, contact_scope
 
@@ -211,16 +212,6 @@ def account_update(*, actor: Any, account: Account, changes: dict[str, Any],
 
 
 # --- Export (a background job: scoped, audited, formula-injection safe) ----------------------------
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\0", "＝", "＋", "－", "＠")
-
-
-def neutralise_cell(value: Any) -> Any:
-    """Prefix a quote to text a spreadsheet would run as a formula (S9)."""
-    if isinstance(value, str) and value and (value.lstrip(" ").startswith(FORMULA_START) or value[0] in FORMULA_START):
-        return "'" + value
-    return value
-
-
 EXPORT_COLUMNS: list[tuple[str, Any]] = [
     ("code", _("customer code")), ("name", _("name")), ("kind", _("kind")),
     ("credit_code", _("unified social credit code")), ("phone", _("phone")), ("email", _("e-mail")),
@@ -308,26 +299,7 @@ def _export_rows(actor: Any, filters: dict[str, Any], progress: jobs.Progress | 
 
 def export_xlsx(rows: Any) -> bytes:
     """An .xlsx file whose every text cell is a plain string: never a formula (S9)."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title="accounts")
-    for row in rows:
-        cells = []
-        for value in row:
-            if isinstance(value, str):
-                # Control characters cannot be stored in a worksheet (the quote prefix stays).
-                value = ILLEGAL_CHARACTERS_RE.sub("", value)
-            cell = WriteOnlyCell(sheet, value=value)
-            if isinstance(value, str):
-                cell.data_type = "s"  # openpyxl would otherwise store "=…" as a formula
-            cells.append(cell)
-        sheet.append(cells)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    return xlsx_bytes([("accounts", rows)])
 
 
 @jobs.handler("customers.export")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db.models import Avg, Count, FilteredRelation, Q, QuerySet
 from django.utils.translation import gettext as _
@@ -38,10 +38,9 @@ from guanxi.core.permissions import has_perm
 from guanxi.loyalty.models import Dimension, Invitation, Response, Touchpoint
 from guanxi.loyalty.selectors.scope import invitation_scope, response_scope
 from guanxi.service.selectors.reports import (
+    PeriodFilters,
     key_month,
-    local_midnight,
     month_key,
-    month_start,
     parse_id,
     parse_period,
     percent,
@@ -58,36 +57,11 @@ def require_dashboard(user: Any) -> None:
 
 
 @dataclass(frozen=True)
-class Filters:
-    start: dt.date
-    end: dt.date
+class Filters(PeriodFilters):
     touchpoint: str = ""
     department: int | None = None
     team: int | None = None
-
-    @property
-    def start_at(self) -> dt.datetime:
-        return local_midnight(self.start)
-
-    @property
-    def end_at(self) -> dt.datetime:
-        return local_midnight(self.end + dt.timedelta(days=1))
-
-    @property
-    def months(self) -> list[dt.date]:
-        out, month = [], month_start(self.start)
-        while month <= self.end:
-            out.append(month)
-            month = month_start(month, -1)
-        return out
-
-    def as_query(self) -> dict[str, str]:
-        out = {"date_from": self.start.isoformat(), "date_to": self.end.isoformat()}
-        for name in ("touchpoint", "department", "team"):
-            value = getattr(self, name)
-            if value not in (None, ""):
-                out[name] = str(value)
-        return out
+    QUERY: ClassVar[tuple[str, ...]] = ("touchpoint", "department", "team")
 
 
 def parse_filters(params: Mapping[str, Any], *, today: dt.date | None = None) -> Filters:

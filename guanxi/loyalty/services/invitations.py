@@ -24,7 +24,6 @@ invitations are made by the touchpoint's own service, which checked its own righ
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import secrets
 from typing import Any
@@ -44,6 +43,7 @@ from huey.contrib.djhuey import db_task
 from guanxi.core import audit
 from guanxi.core.errors import Invalid, NotFound, ServiceError
 from guanxi.core.permissions import has_perm
+from guanxi.core.tokens import hash_token, new_token
 from guanxi.customers.models import Account, Contact
 from guanxi.customers.selectors import account_scope
 from guanxi.customers.services.merge import register_relation
@@ -54,16 +54,11 @@ from guanxi.service import signals as service_signals
 
 logger = logging.getLogger(__name__)
 SEND = "survey.send"
-TOKEN_MAX = 200
 SOURCE_MAX = 64
 # What an invitation's state is called in filters and on the pages.
 ANSWERED, EXPIRED, PENDING = "answered", "expired", "pending"
 AUDITED = ("survey", "touchpoint", "source", "account", "contact", "recipient_name", "email", "phone", "owner",
            "department", "expires_at")
-
-
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def link(raw: str) -> str:
@@ -100,11 +95,6 @@ def _short(value: Any, field: str, limit: int, errors: dict[str, list[str]]) -> 
     if len(text) > limit:
         errors.setdefault(field, []).append(_("At most %(max)d characters.") % {"max": limit})
     return text
-
-
-def _new_token() -> tuple[str, str]:
-    raw = secrets.token_urlsafe(32)
-    return raw, hash_token(raw)
 
 
 # --- Making an invitation ------------------------------------------------------------------------
@@ -147,7 +137,7 @@ def invite(*, actor: Any, survey: Survey, touchpoint: str, source: str, account:
     raise_if(errors)
     if owner is None and touchpoint == Touchpoint.MANUAL and is_person:
         owner = actor
-    raw, digest = _new_token()
+    raw, digest = new_token()
     now = timezone.now()
     invitation = Invitation(
         survey=survey, touchpoint=touchpoint, source=source, account=account, contact=contact,
@@ -225,7 +215,7 @@ def invitation_renew(*, actor: Any, invitation: Invitation, mail: bool = False) 
         raise NotFound()
     if fresh.answered_at is not None:
         raise Invalid(_("This invitation has been answered; its link is no longer needed."))
-    raw, digest = _new_token()
+    raw, digest = new_token()
     expires = timezone.now() + dt.timedelta(days=fresh.survey.expires_days)
     Invitation.objects.filter(pk=fresh.pk).update(token_hash=digest, expires_at=expires)
     audit.record(actor=actor, action="update", obj=fresh,

@@ -37,11 +37,11 @@ from guanxi.core import audit
 from guanxi.core.errors import NotFound, ServiceError
 from guanxi.core.models import User
 from guanxi.core.services.notifications import notify
+from guanxi.core.tokens import token_lookup_hash
 from guanxi.customers.models import Account
 from guanxi.customers.services.classification import rule
 from guanxi.customers.services.merge import register_relation
 from guanxi.loyalty.models import Answer, Dimension, Invitation, Question, Response
-from guanxi.loyalty.services.invitations import TOKEN_MAX, hash_token
 from guanxi.sales.services.common import raise_if
 
 TEXT_MAX = 2000
@@ -76,13 +76,11 @@ def gone_message(code: str) -> str:
 def invitation_for_token(token: Any, *, for_update: bool = False) -> Invitation:
     """The invitation behind a link: unknown → NotFound; answered, expired or withdrawn (its survey
     deleted) → Gone with ``code`` answered / expired / withdrawn."""
-    raw = str(token or "")
-    if not raw or len(raw) > TOKEN_MAX:
-        raise NotFound()
+    digest = token_lookup_hash(token)
     qs = Invitation.objects.select_related("survey", "account")
     if for_update:
         qs = qs.select_for_update(of=("self",))
-    invitation = qs.filter(token_hash=hash_token(raw)).first()
+    invitation = qs.filter(token_hash=digest).first()
     # An account in the recycle bin takes its open links with it, as the case and visit links do.
     if invitation is None or (invitation.account is not None and invitation.account.deleted_at is not None):
         raise NotFound()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import URLPattern, path
 from django.utils.http import urlencode
@@ -20,7 +20,7 @@ from guanxi.core.permissions import declare as requires
 from guanxi.loyalty.models import Dimension
 from guanxi.loyalty.selectors import dashboard as reads
 from guanxi.service.services import reports_export
-from guanxi.service.views.reports import DASH, Section, export_name, parse_or_default, pct
+from guanxi.service.views.reports import DASH, Section, export_download, parse_or_default, pct
 
 
 def score(value: float | None) -> str:
@@ -109,11 +109,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def dashboard_export(request: HttpRequest) -> HttpResponse:
     """The dashboard with the posted filters as an Excel workbook (audited)."""
-    filters = reads.parse_filters(QueryDict(request.POST.get("query", "")))  # bad input: the 422 page
-    content = reports_export.dashboard_export(actor=request.user, filters=filters)
-    response = HttpResponse(content, content_type=reports_export.XLSX)
-    response["Content-Disposition"] = f'attachment; filename="{export_name("survey-dashboard")}"'
-    return response
+    return export_download(request, reads.parse_filters, reports_export.dashboard_export, "survey-dashboard")
 
 
 urlpatterns: list[URLPattern] = [

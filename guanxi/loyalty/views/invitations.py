@@ -26,7 +26,7 @@ from guanxi.core.errors import Invalid, ServiceError
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import declare as requires
 from guanxi.core.permissions import has_perm
-from guanxi.core.views import form_errors, style_form
+from guanxi.core.views import form_errors
 from guanxi.customers import account_page
 from guanxi.customers.models import Account, Contact
 from guanxi.customers.selectors import account_scope
@@ -35,6 +35,7 @@ from guanxi.loyalty.selectors import account as account_reads
 from guanxi.loyalty.selectors import surveys as reads
 from guanxi.loyalty.selectors.scope import invitation_scope, survey_scope
 from guanxi.loyalty.services import invitations as services
+from guanxi.sales.views.common import AccountContactForm
 from guanxi.service.selectors.scope import case_scope, get_one
 
 PAGE_SIZE = 50
@@ -124,7 +125,7 @@ def invitation_link(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- Sending by hand ---------------------------------------------------------------------------
-class SendForm(forms.Form):
+class SendForm(AccountContactForm):
     survey = forms.ChoiceField(label=gettext_lazy("Survey"))
     account = forms.ChoiceField(label=gettext_lazy("Account"), required=False)
     contact = forms.ChoiceField(label=gettext_lazy("Contact"), required=False)
@@ -137,19 +138,8 @@ class SendForm(forms.Form):
 
     def __init__(self, *args: Any, surveys: list[tuple[str, str]], accounts: list[tuple[str, str]] | None,
                  contacts: list[tuple[str, str]], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, accounts=accounts, contacts=contacts, **kwargs)
         self._choices("survey", surveys)
-        if accounts is None:
-            del self.fields["account"]
-        else:
-            self._choices("account", [("", "—"), *accounts])
-        self._choices("contact", [("", "—"), *contacts])
-        style_form(self)
-
-    def _choices(self, name: str, choices: list[tuple[str, str]]) -> None:
-        field = self.fields[name]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = choices
 
 
 @requires("survey.send")

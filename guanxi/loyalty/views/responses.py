@@ -10,24 +10,19 @@ link is 404; an expired or withdrawn one 410; an answered one shows the thank-yo
 
 from __future__ import annotations
 
-import re
-import time
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path, reverse
-from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from guanxi.core.errors import Invalid, NotFound
-from guanxi.core.middleware import client_ip
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import PUBLIC
 from guanxi.core.permissions import declare as requires
+from guanxi.core.public import activate_visitor_language, company_name, over_rate, rate_setting
 from guanxi.customers.selectors import account_scope
 from guanxi.loyalty.models import Dimension, Invitation, Question, Touchpoint
 from guanxi.loyalty.selectors import surveys as reads
@@ -37,8 +32,6 @@ from guanxi.service.selectors.scope import get_one
 
 PAGE_SIZE = 50
 DEFAULT_RATE = "30/10m"
-_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 # --- Staff: the responses ----------------------------------------------------------------------
@@ -70,41 +63,12 @@ def response_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- The public page ---------------------------------------------------------------------------
 def survey_rate() -> tuple[int, int]:
     """(requests, seconds) from ``GUANXI_SURVEY_RATE`` ("30/10m": thirty per ten minutes)."""
-    raw = str(getattr(settings, "GUANXI_SURVEY_RATE", DEFAULT_RATE) or DEFAULT_RATE)
-    found = _RATE_RE.match(raw) or _RATE_RE.match(DEFAULT_RATE)
-    assert found is not None
-    count, number, unit = found.groups()
-    return int(count), int(number or 1) * _UNIT_SECONDS[unit]
+    return rate_setting("GUANXI_SURVEY_RATE", DEFAULT_RATE)
 
 
 def over_the_limit(request: HttpRequest) -> bool:
     """Count this request against the client address's allowance."""
-    count, seconds = survey_rate()
-    window = int(time.time() // seconds)
-    key = f"guanxi:survey:rate:{client_ip(request) or '-'}:{window}"
-    cache.add(key, 0, timeout=seconds + 5)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=seconds + 5)
-        used = 1
-    return used > count
-
-
-def _public_language(request: HttpRequest) -> None:
-    """A customer reads the page in the language they chose (the switch's cookie), else their
-    browser's between Chinese and English, else Chinese; signed-in staff keep their own."""
-    if getattr(request.user, "is_authenticated", False):
-        return
-    language = translation.get_language_from_request(request)
-    if language not in dict(settings.LANGUAGES):
-        language = settings.LANGUAGE_CODE
-    translation.activate(language)
-    request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
-
-
-def _company() -> str:
-    return (getattr(settings, "GUANXI_COMPANY_NAME", "") or "").strip()
+    return over_rate(request, "guanxi:survey:rate", survey_rate())
 
 
 def _private(response: HttpResponse) -> HttpResponse:
@@ -116,7 +80,7 @@ def _private(response: HttpResponse) -> HttpResponse:
 
 
 def _page(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
-    return _private(render(request, template, {"company": _company(), **context}, status=status))
+    return _private(render(request, template, {"company": company_name(), **context}, status=status))
 
 
 SCALES: dict[str, list[int]] = {
@@ -144,17 +108,17 @@ def _gone(request: HttpRequest, exc: services.Gone, invitation: Invitation | Non
 
 
 def _answered_invitation(token: str) -> Invitation | None:
-    from guanxi.loyalty.services.invitations import hash_token
+    from guanxi.core.tokens import TOKEN_MAX, hash_token
 
     return Invitation.objects.select_related("survey").filter(
-        token_hash=hash_token(token), answered_at__isnull=False).first() if len(token) <= 200 else None
+        token_hash=hash_token(token), answered_at__isnull=False).first() if len(token) <= TOKEN_MAX else None
 
 
 @requires(PUBLIC)
 @never_cache
 def answer_page(request: HttpRequest, token: str) -> HttpResponse:
     """``/survey/<token>/``: the questions (GET), the answers (POST → the thank-you page)."""
-    _public_language(request)
+    activate_visitor_language(request)
     if over_the_limit(request):
         return _page(request, "loyalty/public_gone.html", {"code": "limited", "message": _(
             "We have received many requests from your connection in a short time. Please wait a few minutes and "

@@ -2,7 +2,7 @@
 
 Scoped like the lists (the job reads as the person who asked), audited, and safe to open
 in a spreadsheet: text that would run as a formula is neutralised (S9) with the customer
-file's ``neutralise_cell``, and Excel cells are written as plain strings.
+file's ``neutralise_cell`` (``guanxi.core.spreadsheet``), and Excel cells are written as plain strings.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from guanxi.core import audit, jobs
 from guanxi.core.errors import Invalid
-from guanxi.customers.services import neutralise_cell
+from guanxi.core.spreadsheet import neutralise_cell, xlsx_bytes
 from guanxi.sales.services.common import require
 
 FORMATS = ("csv", "xlsx")
@@ -40,29 +40,6 @@ def _cell(value: Any) -> Any:
     if isinstance(value, Decimal | int | float):
         return value
     return neutralise_cell(str(value))
-
-
-def xlsx_bytes(rows: Iterable[list[Any]], title: str) -> bytes:
-    """An .xlsx whose text cells are plain strings, never formulas (as ``customers.export_xlsx``)."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title=title[:31])
-    for row in rows:
-        cells = []
-        for value in row:
-            if isinstance(value, str):
-                value = ILLEGAL_CHARACTERS_RE.sub("", value)
-            cell = WriteOnlyCell(sheet, value=value)
-            if isinstance(value, str):
-                cell.data_type = "s"
-            cells.append(cell)
-        sheet.append(cells)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
 
 
 @transaction.atomic
@@ -117,7 +94,7 @@ def _run(what: str, rows: Callable[[Any, dict[str, Any]], Iterator[list[Any]]]) 
         written = len(table) - 1
         progress.set_total(written)
         if fmt == "xlsx":
-            content = xlsx_bytes(table, what)
+            content = xlsx_bytes([(what[:31], table)])
         else:
             buffer = io.StringIO()
             buffer.write("\ufeff")  # Excel reads UTF-8 CSV with Chinese text only with a BOM

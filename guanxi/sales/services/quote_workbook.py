@@ -14,14 +14,13 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.drawing.image import Image as SheetImage
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
+from guanxi.core.spreadsheet import sheet_text
 from guanxi.customers.models import Account, Contact
-from guanxi.customers.services import neutralise_cell
 from guanxi.sales.selectors.quotes import ACCOUNT_FIELDS, CONTACT_FIELDS
 from guanxi.sales.services.quote_documents import (
     _picture,
@@ -43,8 +42,7 @@ PICTURE_PX = 64
 
 def put(sheet: Worksheet, row: int, column: int, value: Any, **style: Any) -> Any:
     """Write one cell: text neutralised (never a formula), numbers kept as numbers."""
-    if isinstance(value, str):
-        value = neutralise_cell(ILLEGAL_CHARACTERS_RE.sub("", value))
+    value = sheet_text(value)
     cell = sheet.cell(row=row, column=column, value=value)
     if isinstance(value, str):
         cell.data_type = "s"

@@ -27,7 +27,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from guanxi.core import audit
 from guanxi.core.errors import Invalid, NotFound
 from guanxi.core.models import AuditEvent
-from guanxi.customers.services import neutralise_cell
+from guanxi.core.spreadsheet import sheet_text
 from guanxi.sales.models import RebateRule, RebateStatement
 from guanxi.sales.selectors.rebates import statement_scope
 from guanxi.sales.services.common import require
@@ -119,14 +119,6 @@ def sections(statement: RebateStatement) -> dict[str, Any]:
 
 
 # --- Excel ---------------------------------------------------------------------------------
-def _safe(value: Any) -> Any:
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    if isinstance(value, str):
-        return neutralise_cell(ILLEGAL_CHARACTERS_RE.sub("", value))
-    return value
-
-
 def workbook(sheets: list[tuple[str, list[list[Any]]]], *, widths: dict[str, list[int]] | None = None) -> bytes:
     """An .xlsx of named sheets whose text cells are plain text, never formulas (S9)."""
     from openpyxl import Workbook
@@ -137,7 +129,7 @@ def workbook(sheets: list[tuple[str, list[list[Any]]]], *, widths: dict[str, lis
     for title, rows in sheets:
         sheet = book.create_sheet(title=title[:31])
         for row in rows:
-            sheet.append([_safe(v) for v in row])
+            sheet.append([sheet_text(v) for v in row])
         for cells in sheet.iter_rows():
             for cell in cells:
                 if isinstance(cell.value, str):

@@ -12,7 +12,7 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
 from guanxi.core.errors import ServiceError
-from guanxi.core.views import error_text, form_errors
+from guanxi.core.views import error_text, form_errors, style_form
 
 
 def save_edit(request: HttpRequest, form: forms.Form,
@@ -48,3 +48,24 @@ def act(request: HttpRequest, action: Callable[[], object], done: str | Callable
         return redirect(failed_to or to)
     messages.success(request, done() if callable(done) else done)
     return redirect(to)
+
+
+class AccountContactForm(forms.Form):
+    """A form for a customer (an order, a contract, a survey sent by hand): the ``account`` to
+    pick from ``accounts`` (``None``: the account is fixed and the field goes) and the
+    ``contact`` from that account's ``contacts``."""
+
+    def __init__(self, *args: Any, accounts: list[tuple[str, str]] | None, contacts: list[tuple[str, str]],
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if accounts is None:
+            del self.fields["account"]
+        else:
+            self._choices("account", [("", "—"), *accounts])
+        self._choices("contact", [("", "—"), *contacts])
+        style_form(self)
+
+    def _choices(self, name: str, choices: list[tuple[str, str]]) -> None:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = choices

@@ -29,8 +29,8 @@ from guanxi.sales.selectors import contracts as reads
 from guanxi.sales.selectors.scope import contract_scope, get_one, order_scope
 from guanxi.sales.services import contracts as services
 from guanxi.sales.services.orders_export import export_start
-from guanxi.sales.views.common import act, save_edit
-from guanxi.sales.views.orders import ACCOUNT_CHOICES, AccountContactForm, _contacts, optional_url
+from guanxi.sales.views.common import AccountContactForm, act, save_edit
+from guanxi.sales.views.orders import ACCOUNT_CHOICES, _contacts, optional_url
 
 PAGE_SIZE = 50
 

@@ -21,7 +21,7 @@ from guanxi.core.errors import NotFound, ServiceError
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import declare as requires
 from guanxi.core.permissions import has_perm
-from guanxi.core.views import error_text, posted_version, style_form
+from guanxi.core.views import error_text, posted_version
 from guanxi.customers.models import Account, Contact
 from guanxi.customers.selectors import account_scope
 from guanxi.sales.models import CNY, Order, Product
@@ -29,7 +29,7 @@ from guanxi.sales.selectors import orders as reads
 from guanxi.sales.selectors.scope import get_one, order_scope, quote_scope
 from guanxi.sales.services import orders as services
 from guanxi.sales.services.orders_export import export_start
-from guanxi.sales.views.common import act, save_edit
+from guanxi.sales.views.common import AccountContactForm, act, save_edit
 
 PAGE_SIZE = 50
 ACCOUNT_CHOICES = 300
@@ -51,26 +51,6 @@ def _date() -> forms.DateField:
 
 
 # --- Forms -----------------------------------------------------------------------------------
-class AccountContactForm(forms.Form):
-    """An order's or a contract's form: the ``account`` to pick from ``accounts`` (``None``: the
-    account is fixed and the field goes) and the ``contact`` from that account's ``contacts``."""
-
-    def __init__(self, *args: Any, accounts: list[tuple[str, str]] | None, contacts: list[tuple[str, str]],
-                 **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if accounts is None:
-            del self.fields["account"]
-        else:
-            self._choices("account", [("", "—"), *accounts])
-        self._choices("contact", [("", "—"), *contacts])
-        style_form(self)
-
-    def _choices(self, name: str, choices: list[tuple[str, str]]) -> None:
-        field = self.fields[name]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = choices
-
-
 class OrderForm(AccountContactForm):
     account = forms.ChoiceField(label=gettext_lazy("Account"))
     contact = forms.ChoiceField(label=gettext_lazy("Contact"), required=False)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db import connection
 from django.db.models import Case as DbCase
@@ -85,15 +85,13 @@ def local_midnight(day: dt.date) -> dt.datetime:
 
 
 @dataclass(frozen=True)
-class Filters:
-    start: dt.date  # first day of receipt
+class PeriodFilters:
+    """A period of local dates (both ends included) and the filters named in ``QUERY``; shared
+    by the service report and the satisfaction dashboard."""
+
+    start: dt.date  # first day
     end: dt.date  # last day, included
-    kind: str = ""
-    category: int | None = None
-    product: int | None = None
-    channel: str = ""
-    department: int | None = None
-    team: int | None = None
+    QUERY: ClassVar[tuple[str, ...]] = ()  # the other filters, in the order of the query string
 
     @property
     def start_at(self) -> dt.datetime:
@@ -115,11 +113,24 @@ class Filters:
     def as_query(self) -> dict[str, str]:
         """The filters as query parameters (links, the export form, the audit row)."""
         out = {"date_from": self.start.isoformat(), "date_to": self.end.isoformat()}
-        for name in ("kind", "category", "product", "channel", "department", "team"):
+        for name in self.QUERY:
             value = getattr(self, name)
             if value not in (None, ""):
                 out[name] = str(value)
         return out
+
+
+@dataclass(frozen=True)
+class Filters(PeriodFilters):
+    """``start``/``end``: the days of receipt."""
+
+    kind: str = ""
+    category: int | None = None
+    product: int | None = None
+    channel: str = ""
+    department: int | None = None
+    team: int | None = None
+    QUERY: ClassVar[tuple[str, ...]] = ("kind", "category", "product", "channel", "department", "team")
 
 
 def parse_id(value: Any, name: str, errors: dict[str, list[str]]) -> int | None:

@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import hashlib
-import secrets
 from typing import Any
 
 from django.conf import settings
@@ -54,6 +52,7 @@ from guanxi.core.models import AuditEvent, Role, User
 from guanxi.core.permissions import has_perm
 from guanxi.core.services import records
 from guanxi.core.services.notifications import notify
+from guanxi.core.tokens import hash_token, new_token, token_lookup_hash
 from guanxi.customers.models import Account, Contact
 from guanxi.customers.selectors import account_scope
 from guanxi.customers.services.merge import register_relation
@@ -81,16 +80,11 @@ EDITABLE = ("title", "description", "category", "severity", "product", "order", 
 SEARCHED = ("title", "sender_name", "sender_company", "sender_phone", "sender_email")
 NOTE_MAX = 2000
 TEXT_MAX = 10000
-TOKEN_MAX = 200
 
 
 def confirm_days() -> int:
     """How long the customer has to answer before a resolved case may be closed without them."""
     return max(0, int(getattr(settings, "GUANXI_CASE_CONFIRM_DAYS", 7)))
-
-
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def case_url(case: Case) -> str:
@@ -210,7 +204,8 @@ def _category(value: Any, kind: str, errors: dict[str, list[str]]) -> CaseCatego
     return found
 
 
-def _product(value: Any, errors: dict[str, list[str]]) -> Product | None:
+def product_choice(value: Any, errors: dict[str, list[str]]) -> Product | None:
+    """The catalogue's product ``value`` names (an instance or a pk), or None when empty."""
     if value in (None, ""):
         return None
     pk = getattr(value, "pk", value)
@@ -264,7 +259,7 @@ def validate_changes(case: Case, changes: dict[str, Any]) -> dict[str, Any]:
             errors["severity"] = [_("Choose a valid severity.")]
         cleaned["severity"] = severity
     if "product" in changes:
-        cleaned["product"] = _product(changes["product"], errors)
+        cleaned["product"] = product_choice(changes["product"], errors)
     if "order" in changes:
         cleaned["order"] = _order(changes["order"], case.account_id, errors)
     ticket_type = str(changes.get("ticket_type", case.ticket_type) or "")
@@ -360,8 +355,7 @@ def case_match(*, actor: Any, case: Case, account: Account | None, contact: Cont
 # --- The workflow --------------------------------------------------------------------------------
 def _issue_link(case: Case) -> str:
     """A new confirmation token for the resolved ``case`` (the previous one stops working)."""
-    raw = secrets.token_urlsafe(32)
-    digest = hash_token(raw)
+    raw, digest = new_token()
     Case.all_objects.filter(pk=case.pk).update(confirm_token_hash=digest)
     case.confirm_token_hash = digest
     return raw
@@ -571,10 +565,7 @@ def reply_review(*, actor: Any, case: Case, approve: bool, note: str = "",
 # --- The customer's answer (public) --------------------------------------------------------
 def case_for_token(token: Any, *, for_update: bool = False) -> Case:
     """The resolved case waiting for the customer behind ``token``; anything else → NotFound."""
-    raw = str(token or "")
-    if not raw or len(raw) > TOKEN_MAX:
-        raise NotFound()
-    qs = Case.objects.filter(state=S.RESOLVED, confirm_token_hash=hash_token(raw))
+    qs = Case.objects.filter(state=S.RESOLVED, confirm_token_hash=token_lookup_hash(token))
     if for_update:
         qs = qs.select_for_update(of=("self",))
     found = qs.filter(Q(account__isnull=True) | Q(account__deleted_at__isnull=True)).first()

@@ -43,11 +43,11 @@ from guanxi.core.errors import Conflict, Forbidden, Invalid, NotFound
 from guanxi.core.models import User
 from guanxi.core.permissions import has_perm
 from guanxi.core.services import records
-from guanxi.sales.models import Product
 from guanxi.sales.services.common import next_code, parse_day, raise_if, require
 from guanxi.service.models import Case, CaseEvent, Improvement, ImprovementMail, Kind
 from guanxi.service.selectors.scope import can_handle, case_scope, improvement_scope
-from guanxi.service.services.visits import clean_text, event, tell
+from guanxi.service.services.cases import clean_text, product_choice
+from guanxi.service.services.visits import event, tell
 
 S = Improvement.State
 EDITABLE = ("title", "description", "product", "owner")
@@ -92,16 +92,6 @@ def _lock(improvement: Improvement, expected_version: int | None) -> Improvement
     return improvement
 
 
-def _product(value: Any, errors: dict[str, list[str]]) -> Product | None:
-    if value in (None, ""):
-        return None
-    pk = getattr(value, "pk", value)
-    found = Product.objects.filter(pk=pk).first() if str(pk).isdigit() else None
-    if found is None:
-        errors.setdefault("product", []).append(_("Choose a product of the catalogue."))
-    return found
-
-
 def _owner(value: Any, errors: dict[str, list[str]]) -> User | None:
     pk = getattr(value, "pk", value)
     found = User.objects.filter(pk=pk, is_active=True).first() if str(pk or "").isdigit() else None
@@ -124,7 +114,7 @@ def validate(changes: dict[str, Any], *, creating: bool = False) -> dict[str, An
     if "description" in changes:
         cleaned["description"] = clean_text(changes["description"], "description", errors, limit=TEXT_MAX)
     if "product" in changes:
-        cleaned["product"] = _product(changes["product"], errors)
+        cleaned["product"] = product_choice(changes["product"], errors)
     if "owner" in changes:
         cleaned["owner"] = _owner(changes["owner"], errors)
     raise_if(errors)

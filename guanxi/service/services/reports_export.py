@@ -8,13 +8,12 @@ selectors, as the person who asks), audited as ``export`` with the filters, and 
 the request waits: a report is a few hundred cells whatever the number of cases.
 
 Safe to open in a spreadsheet (S9): text — category, product, department and team names are
-the company's own — is neutralised with the customer file's ``neutralise_cell`` and written as
+the company's own — is neutralised with ``guanxi.core.spreadsheet``'s ``neutralise_cell`` and written as
 plain strings, never formulas; numbers stay numbers.
 """
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -23,13 +22,13 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from guanxi.core import audit
-from guanxi.customers.services import neutralise_cell
+from guanxi.core.spreadsheet import XLSX as XLSX  # the views' content type
+from guanxi.core.spreadsheet import neutralise_cell, xlsx_bytes
 from guanxi.loyalty.models import Dimension
 from guanxi.loyalty.selectors import dashboard as board_reads
 from guanxi.service.selectors import reports as reads
 
 Sheet = tuple[str, list[list[Any]]]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _BAD_TITLE = re.compile(r"[\[\]:*?/\\]")
 
 
@@ -45,27 +44,8 @@ def _text(value: Any) -> Any:
 
 def workbook(sheets: Iterable[Sheet]) -> bytes:
     """An .xlsx of the given sheets; text cells are plain strings (data type "s"), never formulas."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    book = Workbook(write_only=True)
-    for title, rows in sheets:
-        sheet = book.create_sheet(title=_BAD_TITLE.sub(" ", title)[:31] or "-")
-        for row in rows:
-            cells = []
-            for raw in row:
-                value = _text(raw)
-                if isinstance(value, str):
-                    value = ILLEGAL_CHARACTERS_RE.sub("", value)
-                cell = WriteOnlyCell(sheet, value=value)
-                if isinstance(value, str):
-                    cell.data_type = "s"
-                cells.append(cell)
-            sheet.append(cells)
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    return xlsx_bytes((_BAD_TITLE.sub(" ", title)[:31] or "-", ([_text(raw) for raw in row] for row in rows))
+                      for title, rows in sheets)
 
 
 def _pct(value: float | None) -> float | str:

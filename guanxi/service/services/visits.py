@@ -29,8 +29,6 @@ case's story), in the same transaction.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import secrets
 from typing import Any
 
 from django.conf import settings
@@ -50,20 +48,21 @@ from guanxi.core.models import User
 from guanxi.core.permissions import ROLE_PERMISSIONS, has_perm
 from guanxi.core.services import records
 from guanxi.core.services.notifications import notify
+from guanxi.core.tokens import hash_token, new_token, token_lookup_hash
 from guanxi.sales.services.common import raise_if, require
 from guanxi.service import signals
 from guanxi.service.models import Case, CaseEvent, Visit
 from guanxi.service.selectors.scope import case_scope, visit_scope
+from guanxi.service.services.cases import NOTE_MAX as NOTE_MAX  # the visit forms use it
+from guanxi.service.services.cases import clean_text
 
 S = Visit.State
 PURPOSES = Case.TicketType
 EDITABLE = ("purpose", "technician", "start", "end", "address")
 REPORT_MAX = 10000
 PARTS_MAX = 5000
-NOTE_MAX = 2000
 NAME_MAX = 100
 ADDRESS_MAX = 300
-TOKEN_MAX = 200
 # A report's times may run ahead of the server's clock by this much (a phone's clock).
 CLOCK_SKEW = dt.timedelta(minutes=10)
 # A visit longer than this is a typing mistake (a multi-day job is several visits).
@@ -71,10 +70,6 @@ LONGEST = dt.timedelta(days=7)
 
 
 # --- Shared steps ------------------------------------------------------------------------------
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 def visit_url(visit: Visit) -> str:
     return reverse("service:visit-detail", args=[visit.pk])
 
@@ -123,17 +118,6 @@ def tell(user: Any, title: Any, *, body: Any = None, url: str = "", skip: Any = 
         return
     with translation.override(user.language or settings.LANGUAGE_CODE):
         notify(user, title=str(title()), body=str(body()) if body else "", url=url)
-
-
-def clean_text(value: Any, field: str, errors: dict[str, list[str]], *, required: str = "",
-               limit: int = NOTE_MAX) -> str:
-    """Stripped text; ``required`` is the message when it is empty."""
-    text = str(value if value is not None else "").strip()
-    if required and not text:
-        errors.setdefault(field, []).append(required)
-    if len(text) > limit:
-        errors.setdefault(field, []).append(_("At most %(max)d characters.") % {"max": limit})
-    return text
 
 
 def parse_moment(value: Any, field: str, errors: dict[str, list[str]], *,
@@ -347,17 +331,25 @@ def validate_changes(visit: Visit, changes: dict[str, Any]) -> dict[str, Any]:
     return cleaned
 
 
-@transaction.atomic
-def visit_update(*, actor: Any, visit: Visit, changes: dict[str, Any], expected_version: int | None) -> Visit:
-    """Reschedule or reassign a scheduled visit (stale ``expected_version`` → Conflict). The
-    technician is told, and on a reassignment the previous one too."""
-    require(actor, "visit.change")
+def _lock_scheduled(actor: Any, visit: Visit, expected_version: int | None, action: str) -> Case:
+    """Lock a scheduled visit that ``actor`` may manage (its case's owner or a service manager in
+    reach) before ``action`` (change, cancel); its case. Otherwise Conflict, Forbidden or the
+    state's refusal."""
     _lock(visit, expected_version)
     case = Case.all_objects.get(pk=visit.case_id)
     if not can_manage(actor, visit, case):
         raise Forbidden(_("Only the case's owner or a service manager can change its visits."))
     if visit.state != S.SCHEDULED:
-        raise _state_refusal(visit, "change")
+        raise _state_refusal(visit, action)
+    return case
+
+
+@transaction.atomic
+def visit_update(*, actor: Any, visit: Visit, changes: dict[str, Any], expected_version: int | None) -> Visit:
+    """Reschedule or reassign a scheduled visit (stale ``expected_version`` → Conflict). The
+    technician is told, and on a reassignment the previous one too."""
+    require(actor, "visit.change")
+    case = _lock_scheduled(actor, visit, expected_version, "change")
     cleaned = validate_changes(visit, changes)
     before = User.objects.get(pk=visit.technician_id)
     delta = _save(actor, visit, cleaned)
@@ -386,12 +378,7 @@ def visit_update(*, actor: Any, visit: Visit, changes: dict[str, Any], expected_
 def visit_cancel(*, actor: Any, visit: Visit, reason: str, expected_version: int | None = None) -> Visit:
     """Cancel a scheduled visit, saying why; the technician is told."""
     require(actor, "visit.change")
-    _lock(visit, expected_version)
-    case = Case.all_objects.get(pk=visit.case_id)
-    if not can_manage(actor, visit, case):
-        raise Forbidden(_("Only the case's owner or a service manager can change its visits."))
-    if visit.state != S.SCHEDULED:
-        raise _state_refusal(visit, "cancel")
+    case = _lock_scheduled(actor, visit, expected_version, "cancel")
     errors: dict[str, list[str]] = {}
     why = clean_text(reason, "reason", errors, required=_("Say why the visit is cancelled."))
     raise_if(errors)
@@ -407,8 +394,7 @@ def visit_cancel(*, actor: Any, visit: Visit, reason: str, expected_version: int
 # --- The report and the customer's confirmation ---------------------------------------------------
 def _issue_link(visit: Visit) -> str:
     """A new confirmation token for the done ``visit`` (the previous one stops working)."""
-    raw = secrets.token_urlsafe(32)
-    digest = hash_token(raw)
+    raw, digest = new_token()
     Visit.all_objects.filter(pk=visit.pk).update(confirm_token_hash=digest)
     visit.confirm_token_hash = digest
     return raw
@@ -534,10 +520,8 @@ def visit_confirm_on_site(*, actor: Any, visit: Visit, signed_by: str, comment: 
 
 def visit_for_token(token: Any, *, for_update: bool = False) -> Visit:
     """The done visit waiting for the customer behind ``token``; anything else → NotFound."""
-    raw = str(token or "")
-    if not raw or len(raw) > TOKEN_MAX:
-        raise NotFound()
-    qs = Visit.objects.filter(state=S.DONE, confirm_token_hash=hash_token(raw), case__deleted_at__isnull=True)
+    qs = Visit.objects.filter(state=S.DONE, confirm_token_hash=token_lookup_hash(token),
+                              case__deleted_at__isnull=True)
     qs = qs.filter(Q(case__account__isnull=True) | Q(case__account__deleted_at__isnull=True))
     if for_update:
         qs = qs.select_for_update(of=("self",))

@@ -85,13 +85,14 @@ def case_move(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("service:case-detail", pk=pk)
     if to == Case.State.RESOLVED:
         return _link_page(request, case, case.confirm_link, case.confirm_mailed)  # type: ignore[attr-defined]
-    invitation = getattr(case, "survey_invitation", None)
-    if to == Case.State.CLOSED and invitation is not None and getattr(case, "survey_link", ""):
+    invitation: Any = getattr(case, "survey_invitation", None)
+    survey_link = str(getattr(case, "survey_link", "") or "")
+    if to == Case.State.CLOSED and invitation is not None and survey_link:
         # The satisfaction survey the close sent: its link is shown once on the invitation's
         # page, for a customer without e-mail (WeChat, SMS).
         from guanxi.loyalty.views.invitations import remember_link
 
-        remember_link(request, invitation, case.survey_link)  # type: ignore[attr-defined]
+        remember_link(request, invitation, survey_link)
         messages.success(request, _("Case %(code)s is closed. A satisfaction survey was created for the customer: "
                                     "open it to copy the link.") % {"code": case.code})
         return redirect("loyalty:invitation-detail", pk=invitation.pk)

@@ -29,6 +29,7 @@ from guanxi.core.errors import Invalid, NotFound, ServiceError
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import PUBLIC, has_perm
 from guanxi.core.permissions import declare as requires
+from guanxi.core.public import company_name
 from guanxi.core.views import error_text, form_errors, posted_version, style_form
 from guanxi.sales.models import Order, Product
 from guanxi.sales.views.common import save_edit
@@ -248,14 +249,8 @@ class AnswerForm(forms.Form):
         style_form(self)
 
 
-def _company() -> str:
-    from django.conf import settings
-
-    return str(getattr(settings, "GUANXI_COMPANY_NAME", "") or "")
-
-
 def _gone(request: HttpRequest) -> HttpResponse:
-    return render(request, "service/cases_confirm_gone.html", {"company": _company()}, status=404)
+    return render(request, "service/cases_confirm_gone.html", {"company": company_name()}, status=404)
 
 
 @requires(PUBLIC)
@@ -284,9 +279,9 @@ def case_confirm(request: HttpRequest, token: str) -> HttpResponse:
                 return _gone(request)
             else:
                 return render(request, "service/cases_confirm_done.html", {
-                    "case": answered, "accepted": decision == "accept", "company": _company()})
+                    "case": answered, "accepted": decision == "accept", "company": company_name()})
         status = 422
-    return render(request, "service/cases_confirm.html", {"case": case, "form": form, "company": _company()},
+    return render(request, "service/cases_confirm.html", {"case": case, "form": form, "company": company_name()},
                   status=status)
 
 

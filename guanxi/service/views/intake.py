@@ -11,7 +11,6 @@ through ``intake.case_receive`` like every other channel.
 from __future__ import annotations
 
 import io
-import re
 import secrets
 import time
 from typing import Any
@@ -24,7 +23,7 @@ from django.core.cache import cache
 from django.http import FileResponse, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, URLPattern, path, reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.cache import never_cache
@@ -32,10 +31,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from guanxi.core import selectors as core_selectors
 from guanxi.core.errors import Invalid, NotFound, ServiceError
-from guanxi.core.middleware import client_ip
 from guanxi.core.models import User
 from guanxi.core.permissions import PUBLIC, has_perm
 from guanxi.core.permissions import declare as requires
+from guanxi.core.public import activate_visitor_language, company_name, over_rate, rate_setting
 from guanxi.core.views import error_text, form_errors, posted_version, style_form
 from guanxi.sales.models import Order, Product
 from guanxi.service.models import Case, CaseCategory, Channel, FeedbackForm, Kind, Severity
@@ -48,17 +47,11 @@ DEFAULT_RATE = "10/10m"
 DEFAULT_MIN_SECONDS = 3
 DEFAULT_MAX_AGE = 2 * 3600
 TOKEN_SALT = "guanxi.service.feedback"  # noqa: S105 (a signing namespace, not a secret)
-_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def feedback_rate() -> tuple[int, int]:
     """(submissions, seconds) from ``GUANXI_FEEDBACK_RATE`` ("10/10m": ten per ten minutes)."""
-    raw = str(getattr(settings, "GUANXI_FEEDBACK_RATE", DEFAULT_RATE) or DEFAULT_RATE)
-    found = _RATE_RE.match(raw) or _RATE_RE.match(DEFAULT_RATE)
-    assert found is not None
-    count, number, unit = found.groups()
-    return int(count), int(number or 1) * _UNIT_SECONDS[unit]
+    return rate_setting("GUANXI_FEEDBACK_RATE", DEFAULT_RATE)
 
 
 def min_seconds() -> int:
@@ -74,10 +67,6 @@ def optional_url(name: str, *args: Any) -> str:
         return reverse(name, args=args)
     except NoReverseMatch:
         return ""
-
-
-def company_name() -> str:
-    return (getattr(settings, "GUANXI_COMPANY_NAME", "") or "").strip()
 
 
 # --- Anti-spam -----------------------------------------------------------------------------
@@ -100,32 +89,11 @@ def read_token(token: str, form: FeedbackForm) -> dict[str, Any] | None:
 
 def over_the_limit(request: HttpRequest, form: FeedbackForm) -> bool:
     """Count this submission against the client address's allowance for this form."""
-    count, seconds = feedback_rate()
-    window = int(time.time() // seconds)
-    key = f"guanxi:feedback:rate:{form.pk}:{client_ip(request) or '-'}:{window}"
-    cache.add(key, 0, timeout=seconds + 5)
-    try:
-        used = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=seconds + 5)
-        used = 1
-    return used > count
+    return over_rate(request, f"guanxi:feedback:rate:{form.pk}", feedback_rate())
 
 
 def _used_key(nonce: str) -> str:
     return f"guanxi:feedback:used:{nonce}"
-
-
-def _public_language(request: HttpRequest) -> None:
-    """An anonymous visitor reads the page in the language they chose (the switch's cookie), else
-    in their browser's between Chinese and English; signed-in staff keep their own."""
-    if getattr(request.user, "is_authenticated", False):
-        return
-    language = translation.get_language_from_request(request)
-    if language not in dict(settings.LANGUAGES):
-        language = settings.LANGUAGE_CODE
-    translation.activate(language)
-    request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
 
 
 # --- The public form -----------------------------------------------------------------------
@@ -229,7 +197,7 @@ def _receive(request: HttpRequest, feedback: FeedbackForm, form: PublicFeedbackF
 
 
 def _public(request: HttpRequest, feedback: FeedbackForm | None) -> HttpResponse:
-    _public_language(request)
+    activate_visitor_language(request)
     if feedback is None:
         return _missing(request)
     if request.method != "POST":

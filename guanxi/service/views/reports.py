@@ -65,6 +65,16 @@ def export_name(prefix: str) -> str:
     return f"{prefix}-{timezone.localdate():%Y%m%d}.xlsx"
 
 
+def export_download(request: HttpRequest, parse: Any, export: Any, prefix: str) -> HttpResponse:
+    """The workbook ``export`` writes for the filters posted as ``query`` (parsed by ``parse``;
+    bad input: the 422 page), as a download named ``<prefix>-<date>.xlsx``."""
+    filters = parse(QueryDict(request.POST.get("query", "")))
+    content = export(actor=request.user, filters=filters)
+    response = HttpResponse(content, content_type=reports_export.XLSX)
+    response["Content-Disposition"] = f'attachment; filename="{export_name(prefix)}"'
+    return response
+
+
 def _count_section(key: str, title: str, heading: str, rows: list[reads.Row]) -> Section:
     return Section(key, title, [heading, _("Cases"), _("Share")], [[r.label, r.count, pct(r.share)] for r in rows])
 
@@ -171,11 +181,7 @@ def report_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def report_export(request: HttpRequest) -> HttpResponse:
     """The report with the posted filters as an Excel workbook (audited)."""
-    filters = reads.parse_filters(QueryDict(request.POST.get("query", "")))  # bad input: the 422 page
-    content = reports_export.report_export(actor=request.user, filters=filters)
-    response = HttpResponse(content, content_type=reports_export.XLSX)
-    response["Content-Disposition"] = f'attachment; filename="{export_name("service-report")}"'
-    return response
+    return export_download(request, reads.parse_filters, reports_export.report_export, "service-report")
 
 
 urlpatterns: list[URLPattern] = [

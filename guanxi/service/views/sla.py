@@ -22,6 +22,7 @@ from guanxi.core.models import User
 from guanxi.core.permissions import ROLE_PERMISSIONS
 from guanxi.core.permissions import declare as requires
 from guanxi.core.views import error_text, form_errors, posted_version, style_form
+from guanxi.sales.views.common import act
 from guanxi.service.models import CaseCategory, Holiday, Kind, Severity, SlaPolicy
 from guanxi.service.services import calendar as calendars
 from guanxi.service.services import sla_setup as services
@@ -244,13 +245,9 @@ def category_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def category_delete(request: HttpRequest, pk: int) -> HttpResponse:
     category = _one(CaseCategory, pk)
-    try:
-        services.category_delete(actor=request.user, category=category, expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-    else:
-        messages.success(request, _("Category %(name)s deleted.") % {"name": category.name})
-    return redirect(_categories_url())
+    return act(request, lambda: services.category_delete(actor=request.user, category=category,
+                                                         expected_version=posted_version(request)),
+               lambda: _("Category %(name)s deleted.") % {"name": category.name}, _categories_url())
 
 
 # --- SLA policies -------------------------------------------------------------------------
@@ -330,13 +327,9 @@ def policy_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def policy_delete(request: HttpRequest, pk: int) -> HttpResponse:
     policy = _one(SlaPolicy, pk)
-    try:
-        services.policy_delete(actor=request.user, policy=policy, expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-    else:
-        messages.success(request, _("SLA policy deleted."))
-    return redirect(_policies_url())
+    return act(request, lambda: services.policy_delete(actor=request.user, policy=policy,
+                                                       expected_version=posted_version(request)),
+               lambda: _("SLA policy deleted."), _policies_url())
 
 
 # --- Business hours -----------------------------------------------------------------------
@@ -412,13 +405,10 @@ def holiday_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def holiday_delete(request: HttpRequest, pk: int) -> HttpResponse:
     holiday = _one(Holiday, pk)
-    try:
-        calendars.holiday_delete(actor=request.user, holiday=holiday, expected_version=posted_version(request))
-    except ServiceError as exc:
-        messages.error(request, error_text(exc))
-    else:
-        messages.success(request, _("%(day)s removed from the calendar.") % {"day": holiday.day.isoformat()})
-    return redirect(_holidays_url(holiday.day.year))
+    return act(request, lambda: calendars.holiday_delete(actor=request.user, holiday=holiday,
+                                                         expected_version=posted_version(request)),
+               lambda: _("%(day)s removed from the calendar.") % {"day": holiday.day.isoformat()},
+               _holidays_url(holiday.day.year))
 
 
 @requires(CONFIGURE)

@@ -11,7 +11,6 @@ import datetime as dt
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -29,6 +28,7 @@ from guanxi.core.models import User
 from guanxi.core.paginator import CappedPaginator
 from guanxi.core.permissions import PUBLIC, has_perm
 from guanxi.core.permissions import declare as requires
+from guanxi.core.public import company_name
 from guanxi.core.views import error_text, form_errors, posted_version, style_form
 from guanxi.sales.models import Product
 from guanxi.sales.views.common import act, save_edit
@@ -49,10 +49,6 @@ def optional_url(name: str, *args: Any) -> str:
         return reverse(name, args=args)
     except NoReverseMatch:
         return ""
-
-
-def _company() -> str:
-    return str(getattr(settings, "GUANXI_COMPANY_NAME", "") or "")
 
 
 def _moment() -> forms.DateTimeField:
@@ -382,7 +378,7 @@ def visit_link(request: HttpRequest, pk: int) -> HttpResponse:
 
 # --- The customer's page (public, behind the link) ----------------------------------------------------------
 def _gone(request: HttpRequest) -> HttpResponse:
-    return render(request, "service/visits_public_gone.html", {"company": _company()}, status=404)
+    return render(request, "service/visits_public_gone.html", {"company": company_name()}, status=404)
 
 
 @requires(PUBLIC)
@@ -406,11 +402,11 @@ def visit_confirm_public(request: HttpRequest, token: str) -> HttpResponse:
             except NotFound:
                 return _gone(request)
             else:
-                return render(request, "service/visits_public_done.html", {"visit": done, "company": _company()})
+                return render(request, "service/visits_public_done.html", {"visit": done, "company": company_name()})
         status = 422
     case = Case.all_objects.only("code", "title").get(pk=visit.case_id)
     return render(request, "service/visits_public.html", {
-        "visit": visit, "case": case, "form": form, "company": _company(),
+        "visit": visit, "case": case, "form": form, "company": company_name(),
         "technician": visit.technician.name or visit.technician.username}, status=status)
 
 
