@@ -235,6 +235,7 @@ def run(size: str, n: int, write: bool, http_too: bool = True) -> list[Result]:
 
     results.extend(activity_cases(n, tokens))
     results.extend(sales_cases(n))
+    results.extend(service_cases(n))
 
     if http_too:
         port = free_port()
@@ -327,6 +328,42 @@ def sales_cases(n: int) -> list[Result]:
                    .values_list("account_id", flat=True).first())
         if busiest is not None:
             measure("html_account_sales_tab", role, username, "sales:account-sales", busiest)
+    return results
+
+
+def service_cases(n: int) -> list[Result]:
+    """The service desk (issue 6): an agent's desk and case list, the busiest case's page, a
+    service manager's list, reports and satisfaction dashboard, and the public form."""
+    from django.db.models import Count
+    from django.urls import reverse
+
+    from guanxi.core.models import User
+    from guanxi.service.selectors.scope import case_scope
+
+    results: list[Result] = []
+    users = {u.username: u for u in User.objects.filter(username__in=["service", "servicemgr"])}
+    if len(users) < 2:
+        print("bench: service cases skipped: the demo has no service desk", file=sys.stderr)
+        return results
+
+    def measure(name: str, role: str, username: str | None, path: str) -> None:
+        client = Client()
+        if username:
+            client.force_login(users[username])
+        samples, queries, sql_ms = time_in_process(client, path, n)
+        results.append(Result(name, role, "in-process", statistics.median(samples), percentile(samples, 95),
+                              queries, sql_ms))
+
+    measure("html_desk", "service agent", "service", "/")
+    measure("html_cases", "service agent", "service", reverse("service:case-list"))
+    measure("html_cases", "service manager", "servicemgr", reverse("service:case-list"))
+    busiest = (case_scope(users["service"]).annotate(n=Count("events")).order_by("-n", "id")
+               .values_list("id", flat=True).first())
+    if busiest is not None:
+        measure("html_case_detail", "service agent", "service", reverse("service:case-detail", args=[busiest]))
+    measure("html_service_reports", "service manager", "servicemgr", reverse("service:reports"))
+    measure("html_survey_dashboard", "service manager", "servicemgr", reverse("loyalty:dashboard"))
+    measure("html_feedback_form", "anonymous", None, reverse("feedback:form-default"))
     return results
 
 

@@ -52,7 +52,9 @@ def test_migration_seeds_grades_factors_and_an_example_tree() -> None:
     factors = {f.key: f for f in RatingFactor.objects.all()}
     assert {k for k, f in factors.items() if f.method == "manual"} == set(MANUAL)
     assert {f.rule for f in factors.values() if f.method == "rule"} == {
-        "contact_depth", "credit_standing", "profile_completeness", "importance"}
+        "contact_depth", "credit_standing", "profile_completeness", "importance",
+        "satisfaction"}  # the surveys' factor, seeded inactive by the loyalty app
+    assert not factors["satisfaction"].active
     assert all(f.rule in svc.RULES for f in factors.values() if f.method == "rule")
     assert factors["integrity"].name == "诚信"
     food = Category.objects.get(name="餐饮")
@@ -454,7 +456,7 @@ def test_api_grades_and_factors(org: Any, api: Any) -> None:
     ok = api(org.gm).patch(f"/api/v1/grades/{a['id']}", {"version": a["version"], "min_score": "88"})
     assert ok.status_code == 200 and Decimal(ok.json()["min_score"]) == Decimal("88")
     factors = api(org.salesperson).get("/api/v1/rating-factors").json()
-    assert len(factors) == 8
+    assert len(factors) == 9  # eight of the customer file, the surveys' satisfaction
     f = next(x for x in factors if x["key"] == "influence")
     ok = api(org.admin).patch(f"/api/v1/rating-factors/{f['id']}", {"version": f["version"], "active": False})
     assert ok.status_code == 200 and ok.json()["active"] is False
