@@ -107,7 +107,14 @@ class Session:
     def goto(self, path: str) -> Any:
         response = self.page.goto(path)
         assert response is not None and response.ok, f"GET {path}: {response.status if response else 'no response'}"
+        self.wait_for_desk()
         return response
+
+    def wait_for_desk(self) -> None:
+        """On the desk, wait until its lazy panels have answered: leaving the page earlier aborts
+        their requests, which the failed-request check would count against the next page."""
+        self.page.wait_for_function(
+            "() => !document.querySelector('[data-testid=desk] [aria-busy=true]')")
 
     def submit(self, target: Any) -> Any:
         """Click a submit button (selector or locator); the page it leads to must load without error."""
@@ -129,6 +136,7 @@ class Session:
         self.page.fill("input[name=password]", password or PASSWORD)
         self.submit("form:has(input[name=password]) button[type=submit]")
         assert not self.page.url.rstrip("/").endswith("/login"), f"login as {username} failed: {self.page.url}"
+        self.wait_for_desk()  # login lands on the desk
 
     def logout(self) -> None:
         self.submit("form[action$='/logout/'] button[type=submit]")
