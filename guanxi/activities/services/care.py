@@ -10,7 +10,6 @@ last-contact date and shows on its timeline like any other contact.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import secrets
 from collections.abc import Iterable
@@ -31,6 +30,7 @@ from guanxi.core.errors import Conflict, Forbidden, Invalid
 from guanxi.core.models import User
 from guanxi.core.permissions import has_perm
 from guanxi.core.services import records
+from guanxi.core.tokens import hash_token
 from guanxi.customers.models import Account, Contact
 from guanxi.customers.services import clean_fields
 from guanxi.customers.services.merge import register_relation
@@ -309,10 +309,6 @@ def support_delete(*, actor: Any, support: Support, expected_version: int | None
 
 
 # --- The private calendar feed (R13.4) -------------------------------------------------------------
-def hash_key(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
 @transaction.atomic
 def calendar_feed_create(*, actor: Any) -> tuple[CalendarFeed, str]:
     """Give ``actor`` a new private feed; return it with its key, which is never stored (only
@@ -323,7 +319,7 @@ def calendar_feed_create(*, actor: Any) -> tuple[CalendarFeed, str]:
     for old in CalendarFeed.objects.select_for_update().filter(user=actor, revoked_at__isnull=True):
         _revoke(actor, old, now, note=_("Replaced by a new calendar feed"))
     raw = secrets.token_urlsafe(32)
-    feed = CalendarFeed.objects.create(user=actor, key_hash=hash_key(raw), created_at=now)
+    feed = CalendarFeed.objects.create(user=actor, key_hash=hash_token(raw), created_at=now)
     audit.record(actor=actor, action="create", obj=feed, changes={"user": [None, audit.serialise(actor)]})
     return feed, raw
 
@@ -350,7 +346,7 @@ def calendar_feed_use(raw: str, *, now: dt.datetime | None = None) -> CalendarFe
     if not raw or len(raw) > 200:
         return None
     feed = (CalendarFeed.objects.select_related("user")
-            .filter(key_hash=hash_key(raw), revoked_at__isnull=True).first())
+            .filter(key_hash=hash_token(raw), revoked_at__isnull=True).first())
     if feed is None or not feed.user.is_active:
         return None
     now = now or timezone.now()
