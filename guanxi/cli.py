@@ -6,6 +6,8 @@
     guanxi worker           a task-queue worker (embedded SQLite queue, or Redis with REDIS_URL)
     guanxi demo --size S    build the deterministic demo company (S, M or L); idempotent
     guanxi bench            run the benchmark suite and write docs/benchmarks.md
+    guanxi backup           one archive of the database and uploaded files (--to DIR|FILE, --keep N)
+    guanxi restore ARCHIVE  check a backup, then put it back (--yes: do not ask)
     guanxi <django command> any manage.py command, e.g. guanxi createsuperuser
 """
 
@@ -68,6 +70,23 @@ def setup(quiet: bool = True) -> None:
     _manage(["collectstatic", "--no-input", "-v", "0"])
 
 
+def _gunicorn_log_options() -> list[str]:
+    """With GUANXI_LOG_FORMAT=json, gunicorn's own lines (start, worker boot and exit) are JSON too."""
+    if os.environ.get("GUANXI_LOG_FORMAT", "").strip().lower() != "json":
+        return []
+    import json
+    import tempfile
+
+    from guanxi.core.logs import logging_config
+
+    config = logging_config(fmt="json", level=os.environ.get("GUANXI_LOG_LEVEL", "INFO"))
+    config["loggers"]["gunicorn.error"] = {"level": "INFO", "handlers": ["console"], "propagate": False}
+    config["loggers"]["gunicorn.access"] = {"level": "WARNING", "handlers": ["console"], "propagate": False}
+    with tempfile.NamedTemporaryFile("w", prefix="guanxi-gunicorn-log-", suffix=".json", delete=False) as fh:
+        json.dump(config, fh)
+    return ["--log-config-json", fh.name]
+
+
 def serve(argv: list[str]) -> int:
     import argparse
 
@@ -79,13 +98,18 @@ def serve(argv: list[str]) -> int:
     parser.add_argument("--no-worker", action="store_true", help="do not start an embedded queue worker")
     args = parser.parse_args(argv)
     children: list[subprocess.Popen[bytes]] = []
+    log_options = _gunicorn_log_options()
     if not args.no_worker:
         children.append(subprocess.Popen([sys.executable, "-m", "guanxi.cli", "worker"]))
     web = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "gunicorn", "guanxi.wsgi:application",
          "--bind", f"{args.host}:{args.port}", "--workers", str(args.workers),
          "--threads", str(args.threads), "--worker-class", "gthread",
-         "--access-logfile", "-", "--graceful-timeout", "10"]
+         # No access log of gunicorn's own: the application writes one line per request
+         # (guanxi.core.logs, with its request id; JSON with GUANXI_LOG_FORMAT=json).
+         "--graceful-timeout", "10", *log_options,
+         # Several web processes on one machine would share its default path (~/.gunicorn).
+         "--no-control-socket"]
     )
     children.append(web)
 
@@ -106,6 +130,8 @@ def serve(argv: list[str]) -> int:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
+        if log_options:
+            Path(log_options[-1]).unlink(missing_ok=True)
 
 
 def start(argv: list[str]) -> int:
@@ -148,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if command == "bench":
         _manage(["bench", *rest])
+        return 0
+    if command in {"backup", "restore"}:
+        _manage([command, *rest])
         return 0
     if command == "compilemessages":
         compile_messages()

@@ -89,6 +89,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "guanxi.core.logs.RequestIdMiddleware",  # first: every answer carries X-Request-ID and is logged
+    "guanxi.core.health.HealthCheckMiddleware",  # /health/ before redirects, host check, sessions
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -153,12 +155,28 @@ else:
         # forever and hold up the whole run.
         DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
             "-c synchronous_commit=off -c lock_timeout=60s -c idle_in_transaction_session_timeout=120s")
+# A streaming read replica (docs/deploy.md): reports, exports and analytics marked with
+# guanxi.core.dbrouter.replica_reads read from it; every write and every other read goes to
+# "default". Same engine and options as default; tests use default's database for it.
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(DATABASE_REPLICA_URL,
+                                                 conn_max_age=DATABASES["default"]["CONN_MAX_AGE"])
+    DATABASES["replica"]["OPTIONS"] = dict(DATABASES["default"].get("OPTIONS", {}))
+    if DATABASES["replica"]["ENGINE"] != "django.db.backends.sqlite3":
+        # A replica that does not answer is given up quickly (the router then reads from default).
+        DATABASES["replica"]["OPTIONS"].setdefault("connect_timeout", 3)
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+    DATABASE_ROUTERS = ["guanxi.core.dbrouter.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, sessions, task queue --------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # GUANXI_CACHE_PREFIX keeps two installations sharing one Redis database apart (their
+    # queues are kept apart by GUANXI_QUEUE_NAME).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": os.environ.get("GUANXI_CACHE_PREFIX", "")}}
     SESSION_ENGINE = "django.contrib.sessions.backends.cache"
 else:
     CACHES = {
@@ -229,6 +247,9 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # A local probe (load balancer, systemd) asks over plain HTTP; HealthCheckMiddleware
+    # answers before SecurityMiddleware anyway, this keeps it so if the order ever changes.
+    SECURE_REDIRECT_EXEMPT = [r"^health/$"]
     SILENCED_SYSTEM_CHECKS: list[str] = []
 
 # Content-Security-Policy (django-csp 4): only our own origin; inline scripts need the
@@ -315,6 +336,14 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Where links in mails point: the address users open guanxi at.
 GUANXI_BASE_URL = os.environ.get("GUANXI_BASE_URL") or (CSRF_TRUSTED_ORIGINS[0] if CSRF_TRUSTED_ORIGINS
                                                        else "http://127.0.0.1:8000")
+# Jobs and mail: a running job silent this long has lost its worker and is taken over;
+# outgoing mail is retried with backoff from GUANXI_MAIL_RETRY_SECONDS, given up after
+# GUANXI_MAIL_MAX_ATTEMPTS, and kept GUANXI_OUTBOX_KEEP_DAYS days in the outbox.
+GUANXI_JOB_STALE_SECONDS = float(os.environ.get("GUANXI_JOB_STALE_SECONDS", "120"))
+GUANXI_MAIL_RETRY_SECONDS = float(os.environ.get("GUANXI_MAIL_RETRY_SECONDS", "60"))
+GUANXI_MAIL_MAX_ATTEMPTS = int(os.environ.get("GUANXI_MAIL_MAX_ATTEMPTS", "8"))
+GUANXI_OUTBOX_KEEP_DAYS = int(os.environ.get("GUANXI_OUTBOX_KEEP_DAYS", "30"))
+
 # The morning digest (R13.10) goes out at this local time (HH:MM, GUANXI_TIME_ZONE).
 GUANXI_DIGEST_TIME = os.environ.get("GUANXI_DIGEST_TIME", "07:30")
 # When the nightly sales job rebuilds the monthly sales and recounts every customer's figures.
@@ -338,10 +367,14 @@ GUANXI_SLA_SWEEP_BATCH = int(os.environ.get("GUANXI_SLA_SWEEP_BATCH", "200"))
 GUANXI_SURVEY_RATE = os.environ.get("GUANXI_SURVEY_RATE", "30/10m")
 
 # --- Logging --------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("GUANXI_LOG_LEVEL", "WARNING")},
-}
+# Plain text by default; GUANXI_LOG_FORMAT=json writes one JSON object per line (time,
+# level, logger, message, request id, user id, path, status, duration), for the app's own
+# records and the access log alike (guanxi.core.logs). GUANXI_ACCESS_LOG=0 drops the access
+# log (one line per request); tests keep it off unless they ask for it.
+from guanxi.core.logs import logging_config  # noqa: E402
+
+# /health/?workers=1 fails when no queue worker has beaten for this many seconds.
+GUANXI_WORKER_STALE_SECONDS = int(os.environ.get("GUANXI_WORKER_STALE_SECONDS", "60"))
+GUANXI_LOG_FORMAT = os.environ.get("GUANXI_LOG_FORMAT", "plain")
+LOGGING = logging_config(fmt=GUANXI_LOG_FORMAT, level=os.environ.get("GUANXI_LOG_LEVEL", "WARNING"),
+                         access=env_bool("GUANXI_ACCESS_LOG", not TESTING))

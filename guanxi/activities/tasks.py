@@ -12,7 +12,7 @@ from huey.contrib.djhuey import db_periodic_task
 
 from guanxi.activities import services
 from guanxi.activities.services.desk import followup_notify_overdue
-from guanxi.activities.services.digest import digest_send_all
+from guanxi.activities.services.digest import digest_job_run
 from guanxi.core import context
 
 
@@ -55,4 +55,4 @@ def notify_overdue_followups() -> int:
 def send_morning_digest() -> dict[str, int]:
     """Every morning: each person's digest mail, once (a retry or second run sends nothing twice)."""
     with context.origin(None, "job"):
-        return digest_send_all()
+        return digest_job_run()

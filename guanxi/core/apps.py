@@ -8,4 +8,6 @@ class CoreConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self) -> None:
-        from guanxi.core import signals  # noqa: F401  (login/logout audit receivers)
+        from guanxi.core import health, signals  # noqa: F401  (signals: login/logout audit receivers)
+
+        health.register_heartbeat()  # each queue worker process writes its heartbeat

@@ -430,6 +430,12 @@ class Job(models.Model):
     # Touched whenever the running job reports progress: a running job whose heartbeat is
     # old has lost its worker (killed, machine restarted) and may be resumed.
     heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
+    # The claim of the worker running it: a fresh token per claim (a worker that lost its
+    # claim to another cannot write progress or the end), and who holds it ("host:pid").
+    lease = models.UUIDField(null=True, blank=True, editable=False)
+    owner = models.CharField(max_length=120, blank=True, editable=False)
+    # When it was last handed to the queue: a QUEUED job silent for long is handed again.
+    queued_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     STALLED_AFTER = dt.timedelta(minutes=5)
 
@@ -454,6 +460,43 @@ class Job(models.Model):
         if not self.total:
             return 0
         return min(100, int(100 * (self.done + self.failed) / self.total))
+
+
+class Outbox(models.Model):
+    """A mail waiting to go out, or gone: written in the transaction that decided to send it,
+    delivered after commit by the queue. ``key`` makes queueing idempotent: a retried job
+    queues nothing twice; a SENT row is never claimed again."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    key = models.CharField(_("key"), max_length=200, unique=True)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
+    subject = models.CharField(_("subject"), max_length=500, blank=True)
+    to = models.TextField(_("recipients"), blank=True)  # for reading; the envelope is in ``message``
+    # The whole message (addresses, headers, bodies, alternatives, attachments) as JSON.
+    message = models.JSONField(default=dict)
+    message_id = models.CharField(_("Message-ID"), max_length=300, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    lease = models.UUIDField(null=True, blank=True, editable=False)
+    owner = models.CharField(max_length=120, blank=True, editable=False)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("outgoing mail")
+        verbose_name_plural = _("outgoing mail")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"], name="core_outbox_due")]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.state}"
 
 
 class Notification(models.Model):

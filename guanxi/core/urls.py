@@ -1,10 +1,11 @@
 from django.urls import path
 
-from guanxi.core import views
+from guanxi.core import health, views
 
 app_name = "core"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("health/", health.health, name="health"),
     path("desk/<str:key>/", views.desk_panel, name="desk-panel"),
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("approvals/", views.approvals, name="approvals"),
     path("approvals/<int:pk>/", views.approval_detail, name="approval-detail"),
     path("audit/", views.audit_search, name="audit"),
+    path("outbox/", views.outbox, name="outbox"),
     path("history/<str:record_type>/<str:pk>/", views.history, name="history"),
     path("recycle-bin/", views.recycle_bin, name="recycle-bin"),
     path("recycle-bin/<str:record_type>/<int:pk>/restore/", views.recycle_restore, name="recycle-restore"),

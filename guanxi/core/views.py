@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.core.paginator import Paginator
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -337,6 +338,27 @@ def approval_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "item": item, "diff_rows": diff_rows, "can_decide": records.can_decide(user, item) and item.state == "pending",
         "record_url": entry.detail_url(item.target()) if entry.detail_url else "",
     })
+
+
+# --- Outgoing mail ---------------------------------------------------------------------------------
+@requires("audit.view_all")
+def outbox(request: HttpRequest) -> HttpResponse:
+    """What guanxi mailed, is mailing or gave up on, newest first (administrators)."""
+    from guanxi.core.models import Outbox
+
+    states = Outbox.State
+    state = request.GET.get("state", "")
+    q = request.GET.get("q", "").strip()
+    rows = Outbox.objects.defer("message")
+    if state in states.values:
+        rows = rows.filter(state=state)
+    if q:
+        rows = rows.filter(Q(to__icontains=q) | Q(subject__icontains=q) | Q(key__icontains=q))
+    counts = {row["state"]: row["n"] for row in Outbox.objects.order_by().values("state").annotate(n=Count("id"))}
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    return render(request, "core/outbox.html", {
+        "page": page, "state": state, "q": q,
+        "states": [(value, label, counts.get(value, 0)) for value, label in states.choices]})
 
 
 # --- Audit and history ---------------------------------------------------------------------------

@@ -21,12 +21,12 @@ def fingerprint() -> tuple[str, int]:
     Covers the organisation, audit, approvals, jobs, grants, notifications, every table of the
     customer file, every table of contact and follow-up (the activities app, its
     many-to-many tables included), every table of sales (the sales app, likewise), and every
-    table of service and of satisfaction surveys (the service and loyalty apps).
+    table of service and of satisfaction surveys (the service and loyalty apps), and the mail outbox.
     """
     from huey.contrib.djhuey import HUEY
 
     from guanxi.activities import models as activities
-    from guanxi.core.models import AccessGrant, AuditEvent, ChangeRequest, Department, Job, Notification, User
+    from guanxi.core.models import AccessGrant, AuditEvent, ChangeRequest, Department, Job, Notification, Outbox, User
     from guanxi.customers import models as customers
     from guanxi.loyalty import models as loyalty
     from guanxi.sales import models as sales
@@ -57,6 +57,7 @@ def fingerprint() -> tuple[str, int]:
         sales.Contract.all_objects, sales.ContractStep.objects, sales.PaymentPlan.objects, sales.Payment.all_objects,
         sales.AccountSales.objects, sales.RebateRule.objects, sales.RebateDeduction.all_objects,
         sales.RebateStatement.objects, sales.SalesTarget.objects, sales.SalesMonth.objects,
+        sales.BoardFigures.objects,
     ]
     service_file = [
         service.CaseCategory.objects, service.SlaPolicy.objects, service.ServiceCalendar.objects,
@@ -67,7 +68,7 @@ def fingerprint() -> tuple[str, int]:
         loyalty.Response.objects, loyalty.Answer.objects,
     ]
     others = [Notification.objects, AuditEvent.objects, ChangeRequest.objects, Job.objects, AccessGrant.objects,
-              User.objects, Department.all_objects]
+              User.objects, Department.all_objects, Outbox.objects]
     if connection.vendor == "postgresql":
         # One round trip: each whole table (soft-deleted rows too) digested by the server, in a
         # stable row order. Sixty-odd queries a call made the matrices' denied cells, which
@@ -92,5 +93,6 @@ def fingerprint() -> tuple[str, int]:
         list(AccessGrant.objects.order_by("pk").values()),
         list(User.objects.order_by("pk").values()),
         list(Department.all_objects.order_by("pk").values()),
+        list(Outbox.objects.order_by("pk").values()),
     )
     return hashlib.sha256(repr(rows).encode()).hexdigest(), len(HUEY)

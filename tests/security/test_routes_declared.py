@@ -34,6 +34,7 @@ NINJA_OWN_VIEWS = {"openapi-json": 200, "openapi-view": 200, "api-root": 404}
 DECLARATIONS: dict[str, str] = {
     # --- HTML views: "namespace:name" ---
     "core:home": "authenticated",
+    "core:health": "public",  # load balancers and systemd probe it (guanxi/core/health.py)
     "core:desk-panel": "authenticated",
     "core:login": "public",
     "core:logout": "authenticated",

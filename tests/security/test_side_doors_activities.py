@@ -50,6 +50,7 @@ from guanxi.activities.selectors.projects import LINK_SALT
 from guanxi.activities.services import care, projects
 from guanxi.activities.services.desk import followup_notify_overdue
 from guanxi.activities.services.digest import digest_send
+from guanxi.core.mail import deliver_pending
 from guanxi.core.models import AuditEvent, Role, User
 from guanxi.customers.models import Account, Contact
 from guanxi.customers.services import pool as pool_services
@@ -205,6 +206,7 @@ def feed_text(user: User) -> str:
 def digest_text(user: User, now: dt.datetime) -> str:
     mail.outbox = []
     assert digest_send(user=User.objects.get(pk=user.pk), now=now) == "sent"
+    deliver_pending()
     message = mail.outbox[-1]
     return "\n".join([message.subject, message.body, *[str(content) for content, _type in message.alternatives]])
 

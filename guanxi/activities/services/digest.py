@@ -1,21 +1,21 @@
 """The morning e-mail digest (R13.10): one mail a day per person, in their language.
 
-Exactly once per person and day: a ``DigestSent`` row is written in the same transaction
-as the mail is handed to the SMTP server, under a unique (user, day) constraint. A second
-run the same day skips whoever has a row; a run that crashed half-way resumes with those
-it did not reach; a mail the server refused rolls its row back, so the next run retries
-it. Two runs at once: the second waits on the first one's row and then skips.
+Exactly once per person and day: a ``DigestSent`` row and the mail (into the outbox,
+``guanxi.core.mail.queue_mail`` keyed by person and day) are written in one transaction,
+under a unique (user, day) constraint. A second run the same day skips whoever has a row; a
+run that crashed half-way resumes with those it did not reach; the outbox delivers each
+mail once after commit and retries what the SMTP server refused. Two runs at once: the
+second waits on the first one's row and then skips.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import smtplib
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
@@ -25,9 +25,13 @@ from django.utils import timezone, translation
 from guanxi.activities.models import DeskPreference, DigestSent
 from guanxi.activities.selectors.desk import Digest, digest_for
 from guanxi.activities.services.desk import overdue_list_url
-from guanxi.core.models import User
+from guanxi.core import jobs
+from guanxi.core.mail import queue_mail
+from guanxi.core.models import Job, User
 
 log = logging.getLogger(__name__)
+DIGEST_JOB = "activities.digest"
+CHUNK = 25  # people per committed step of the digest job
 
 
 def absolute(path: str) -> str:
@@ -65,10 +69,10 @@ def digest_message(digest: Digest, *, connection: Any = None) -> EmailMultiAlter
 
 
 def digest_send(*, user: User, now: dt.datetime, connection: Any = None) -> str:
-    """Send ``user`` their digest for the local day of ``now`` unless they had it already.
+    """Queue ``user``'s digest for the local day of ``now`` unless they had it already.
 
-    Returns "sent", "empty" (nothing to tell: no mail, but the day counts as done) or
-    "skipped" (already done today).
+    Returns "sent" (queued in the outbox, delivered after commit), "empty" (nothing to tell:
+    no mail, but the day counts as done) or "skipped" (already done today).
     """
     day = timezone.localtime(now).date()
     try:
@@ -80,37 +84,49 @@ def digest_send(*, user: User, now: dt.datetime, connection: Any = None) -> str:
             row.save(update_fields=["items"])
             if digest.items == 0:
                 return "empty"
-            # Inside the transaction: a refused mail rolls the row back and is retried.
-            digest_message(digest, connection=connection).send()
+            queue_mail(digest_message(digest, connection=connection), key=f"digest:{user.pk}:{day.isoformat()}")
     except IntegrityError:
         return "skipped"
     return "sent"
 
 
 def digest_send_all(*, now: dt.datetime | None = None) -> dict[str, int]:
-    """The morning job: everyone's digest over one SMTP connection. Safe to run again.
+    """The morning job: everyone's digest into the outbox. Safe to run again.
 
-    A mail that fails for one person (a refused address) is counted in ``failed`` and
-    the others still go; the caller may run the job again to retry them. An SMTP server
-    that cannot be reached at all raises before anything is recorded.
+    The outbox delivers the mails after each commit, retries what the SMTP server refuses and
+    records failures (``failed`` stays 0 here: nothing is handed to SMTP by this job itself).
     """
     now = now or timezone.now()
     day = timezone.localtime(now).date()
     stats = {"sent": 0, "empty": 0, "skipped": 0, "failed": 0}
-    users = list(digest_recipients(day))
-    if not users:
-        return stats
-    connection = get_connection()
-    connection.open()
-    try:
-        for user in users:
-            try:
-                stats[digest_send(user=user, now=now, connection=connection)] += 1
-            except (smtplib.SMTPException, OSError) as exc:
-                # One bad address or a dropped connection must not stop everybody else's mail.
-                log.warning("morning digest to user %s failed: %s", user.pk, exc)
-                stats["failed"] += 1
-                connection.close()
-    finally:
-        connection.close()
+    for user in list(digest_recipients(day)):
+        stats[digest_send(user=user, now=now)] += 1
     return stats
+
+
+@jobs.handler(DIGEST_JOB)
+def _digest_job(job: Job, progress: jobs.Progress) -> dict[str, int]:
+    """The morning job as a Job: people in chunks, each chunk's digests, outbox rows and
+    progress committed together. A worker killed half-way leaves whole chunks; the next run
+    (recovered by ``core.tasks.recover_jobs``) carries on with those not reached yet."""
+    now = dt.datetime.fromisoformat(job.params["now"])
+    day = timezone.localtime(now).date()
+    stats = {"sent": 0, "empty": 0, "skipped": 0, "failed": 0, **job.checkpoint.get("stats", {})}
+    users = list(digest_recipients(day))
+    progress.set_total(job.done + job.failed + len(users))
+    for start in range(0, len(users), CHUNK):
+        chunk = users[start:start + CHUNK]
+        with transaction.atomic():
+            for user in chunk:
+                stats[digest_send(user=user, now=now)] += 1
+            progress.advance(done=len(chunk), checkpoint={"stats": stats, "user": chunk[-1].pk})
+    return stats
+
+
+def digest_job_run(*, now: dt.datetime | None = None) -> dict[str, int]:
+    """Run the morning digest as a job in this process (the periodic task calls it): the job
+    row shows its progress and lets another worker finish it if this one dies."""
+    now = now or timezone.now()
+    job = Job.objects.create(kind=DIGEST_JOB, params={"now": now.isoformat()}, queued_at=timezone.now())
+    done = jobs.execute(str(job.pk))
+    return dict(done.result) if done is not None and done.state == Job.State.DONE else {}

@@ -4,7 +4,6 @@ delivered through a real SMTP server started by the tests."""
 from __future__ import annotations
 
 import datetime as dt
-import smtplib
 from typing import Any
 
 import pytest
@@ -16,7 +15,8 @@ from guanxi.activities.models import DeskPreference, DigestSent, FollowUp
 from guanxi.activities.services import digest as digest_services
 from guanxi.activities.services.digest import digest_send_all
 from guanxi.activities.tests.smtp import parts, smtp_server
-from guanxi.core.models import Notification
+from guanxi.core.mail import deliver_pending
+from guanxi.core.models import Job, Notification, Outbox
 from guanxi.customers.models import Contact
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +55,10 @@ def test_the_digest_lists_overdue_today_care_and_unread_notifications(org, reade
     Notification.objects.create(user=reader, title="2 of your accounts return to the pool", url="/accounts/")
     Notification.objects.create(user=reader, title="已读的", read_at=morning)
     assert digest_send_all(now=morning) == {"sent": 1, "empty": 0, "skipped": 0, "failed": 0}
+    assert mail.outbox == []  # in the outbox until its transaction commits and the queue delivers it
+    assert deliver_pending() == 1
     [message] = mail.outbox
+    assert message.extra_headers["Message-ID"] == Outbox.objects.get().message_id
     assert message.to == ["wangwei@example.com"]
     assert message.subject == f"{reader}, your day {morning:%Y-%m-%d}: 1 overdue, 1 due today"
     text = message.body
@@ -76,13 +79,13 @@ def test_once_a_day_however_often_the_job_runs(org, reader, account_factory, mor
     day_of(account_factory(reader), reader, morning)
     digest_send_all(now=morning)
     assert digest_send_all(now=morning + dt.timedelta(hours=2)) == {"sent": 0, "empty": 0, "skipped": 0, "failed": 0}
-    assert len(mail.outbox) == 1
+    assert deliver_pending() == 1 and len(mail.outbox) == 1
     # A lost race (another worker wrote the row first) is a skip, not a second mail.
     assert digest_services.digest_send(user=reader, now=morning) == "skipped"
-    assert len(mail.outbox) == 1
+    assert deliver_pending() == 0 and len(mail.outbox) == 1
     # The next morning is a new day.
     digest_send_all(now=morning + dt.timedelta(days=1))
-    assert len(mail.outbox) == 2
+    assert deliver_pending() == 1 and len(mail.outbox) == 2
 
 
 def test_who_gets_no_mail(org, reader, account_factory, morning):
@@ -100,6 +103,7 @@ def test_who_gets_no_mail(org, reader, account_factory, morning):
     day_of(account_factory(reader), reader, morning)
     stats = digest_send_all(now=morning)
     assert stats == {"sent": 1, "empty": 1, "skipped": 0, "failed": 0}
+    deliver_pending()
     assert [m.to for m in mail.outbox] == [["wangwei@example.com"]]
     assert DigestSent.objects.get(user=org.service).items == 0
 
@@ -119,10 +123,12 @@ def test_a_crash_half_way_resumes_without_sending_twice(org, reader, account_fac
     monkeypatch.setattr(digest_services, "digest_for", crash_on_teammate)
     with pytest.raises(RuntimeError):
         digest_send_all(now=morning)
+    deliver_pending()
     assert [m.to for m in mail.outbox] == [["wangwei@example.com"]]
     assert not DigestSent.objects.filter(user=org.teammate).exists()  # rolled back with the crash
     monkeypatch.setattr(digest_services, "digest_for", real)
     assert digest_send_all(now=morning + dt.timedelta(minutes=10))["sent"] == 1
+    deliver_pending()
     assert [m.to for m in mail.outbox] == [["wangwei@example.com"], ["lina@example.com"]]
 
 
@@ -133,6 +139,7 @@ def test_each_mail_is_in_its_readers_language(org, reader, account_factory, morn
     day_of(account_factory(org.teammate), org.teammate, morning)
     with translation.override("en"):  # whatever the job's own language is
         digest_send_all(now=morning)
+        deliver_pending()
     by_address = {m.to[0]: m for m in mail.outbox}
     assert '<html lang="en">' in by_address["wangwei@example.com"].alternatives[0][0]
     assert '<html lang="zh-hans">' in by_address["lina@example.com"].alternatives[0][0]
@@ -145,6 +152,10 @@ def test_the_task_runs_on_the_real_queue(org, reader, account_factory, morning, 
     day_of(account_factory(reader), reader, timezone.now())
     tasks.send_morning_digest()  # enqueue, as the scheduler does at 07:30
     assert run_queue() == 1
+    [job] = Job.objects.filter(kind=digest_services.DIGEST_JOB)
+    assert job.state == Job.State.DONE and job.done == job.total == 1 and job.attempts == 1
+    assert job.result == {"sent": 1, "empty": 0, "skipped": 0, "failed": 0}
+    assert deliver_pending() == 1
     assert len(mail.outbox) == 1
 
 
@@ -159,7 +170,11 @@ def test_the_digest_reaches_a_real_smtp_server_once_with_chinese_intact(org, rea
     with smtp_server(settings) as box:
         assert digest_send_all(now=morning)["sent"] == 1
         assert digest_send_all(now=morning + dt.timedelta(minutes=5))["sent"] == 0  # the job ran twice
+        assert deliver_pending() == 1
+        assert deliver_pending() == 0  # a sent mail is never sent again
     [message] = box.messages
+    row = Outbox.objects.get()
+    assert row.state == Outbox.State.SENT and message["Message-ID"] == row.message_id
     assert message["To"] == "wangwei@example.com" and message["From"] == settings.DEFAULT_FROM_EMAIL
     subject = str(message["Subject"])
     assert "王伟" in subject and f"{morning:%Y-%m-%d}" in subject  # RFC 2047 decoded back to Chinese
@@ -169,28 +184,39 @@ def test_the_digest_reaches_a_real_smtp_server_once_with_chinese_intact(org, rea
     assert "https://crm.example.com/" in text
 
 
-def test_a_refused_address_is_retried_on_the_next_run_and_others_still_get_theirs(org, reader, account_factory,
-                                                                                   morning, settings):
+def test_a_refused_address_is_retried_by_the_outbox_and_others_still_get_theirs(org, reader, account_factory,
+                                                                                 morning, settings):
+    settings.GUANXI_MAIL_RETRY_SECONDS = 0  # retries due at once (the backoff itself: core's outbox tests)
     org.teammate.email = "nobody@example.com"
     org.teammate.save(update_fields=["email"])
     day_of(account_factory(reader), reader, morning)
     day_of(account_factory(org.teammate), org.teammate, morning)
     with smtp_server(settings) as box:
         box.refuse.add("nobody@example.com")
-        assert digest_send_all(now=morning) == {"sent": 1, "empty": 0, "skipped": 0, "failed": 1}
-        assert not DigestSent.objects.filter(user=org.teammate).exists()
+        assert digest_send_all(now=morning) == {"sent": 2, "empty": 0, "skipped": 0, "failed": 0}
+        assert deliver_pending() == 1
+        refused = Outbox.objects.get(to="nobody@example.com")
+        assert refused.state == Outbox.State.PENDING and refused.attempts == 1 and "550" in refused.last_error
+        assert DigestSent.objects.filter(user=org.teammate).exists()  # the day is done; the mail waits
         box.refuse.clear()  # the mailbox was fixed
-        assert digest_send_all(now=morning + dt.timedelta(minutes=30))["sent"] == 1
+        assert deliver_pending() == 1
     assert sorted(str(m["To"]) for m in box.messages) == ["nobody@example.com", "wangwei@example.com"]
+    assert set(Outbox.objects.values_list("state", flat=True)) == {Outbox.State.SENT}
 
 
-def test_an_unreachable_smtp_server_fails_the_run_before_anything_is_recorded(org, reader, account_factory,
-                                                                               morning, settings):
+def test_an_unreachable_smtp_server_loses_nothing_the_mail_waits_in_the_outbox(org, reader, account_factory,
+                                                                              morning, settings):
     from guanxi.activities.tests.smtp import free_port
 
     day_of(account_factory(reader), reader, morning)
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 5
-    with pytest.raises((smtplib.SMTPException, OSError)):
-        digest_send_all(now=morning)
-    assert not DigestSent.objects.exists()
+    assert digest_send_all(now=morning)["sent"] == 1
+    assert deliver_pending() == 0
+    row = Outbox.objects.get()
+    assert row.state == Outbox.State.PENDING and row.attempts == 0 and row.last_error  # not the mail's fault
+    assert row.next_attempt_at > timezone.now()
+    with smtp_server(settings) as box:  # the server is back; the retry is due
+        Outbox.objects.update(next_attempt_at=timezone.now())
+        assert deliver_pending() == 1
+    assert [str(m["To"]) for m in box.messages] == ["wangwei@example.com"]

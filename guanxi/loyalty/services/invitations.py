@@ -42,6 +42,7 @@ from huey.contrib.djhuey import db_task
 
 from guanxi.core import audit
 from guanxi.core.errors import Invalid, NotFound, ServiceError
+from guanxi.core.mail import queue_mail
 from guanxi.core.permissions import has_perm
 from guanxi.core.tokens import hash_token, new_token
 from guanxi.customers.models import Account, Contact
@@ -249,8 +250,9 @@ def send_invitation(invitation_id: int, raw: str) -> bool:
         expires_at__gt=timezone.now(), survey__deleted_at__isnull=True).first()
     if invitation is None or not invitation.email:
         return False
-    invitation_message(invitation, raw).send()
-    Invitation.objects.filter(pk=invitation.pk).update(mailed_at=timezone.now())
+    with transaction.atomic():
+        queue_mail(invitation_message(invitation, raw), key=f"invitation:{invitation.pk}:{invitation.token_hash}")
+        Invitation.objects.filter(pk=invitation.pk).update(mailed_at=timezone.now())
     return True
 
 

@@ -11,6 +11,7 @@ from django.core import mail
 from django.utils import timezone
 
 from guanxi.core.errors import Forbidden, Invalid, NotFound
+from guanxi.core.mail import deliver_pending
 from guanxi.loyalty.models import Invitation, Touchpoint
 from guanxi.loyalty.services import invitations, responses, surveys
 from guanxi.loyalty.tests.helpers import closed_case, customer, delivered_order, done_visit, full_answers, seeded, sent
@@ -44,12 +45,13 @@ def test_closing_a_case_invites_its_contact_once_and_mails_once(org, account_fac
     assert invitation.expires_at - invitation.created_at == dt.timedelta(days=14)
     mail.outbox.clear()
     assert run_queue() >= 1
+    assert deliver_pending() == 1
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["li.lei@example.cn"] and case.survey_link in message.body
     invitation.refresh_from_db()
     assert invitation.mailed_at is not None
-    assert run_queue() == 0 and len(mail.outbox) == 1
+    assert run_queue() == 0 and deliver_pending() == 0 and len(mail.outbox) == 1
 
 
 def test_a_case_closed_twice_is_surveyed_once(org, account_factory, django_capture_on_commit_callbacks):
@@ -93,6 +95,7 @@ def test_delivering_an_order_invites_its_contact_and_mails_once(org, account_fac
     assert (invitation.owner, invitation.account, invitation.email) == (org.salesperson, account, "buyer@example.cn")
     mail.outbox.clear()
     run_queue()
+    deliver_pending()
     assert [m.to for m in mail.outbox] == [["buyer@example.cn"]]
     assert Invitation.objects.filter(touchpoint=Touchpoint.ORDER_DELIVERED).count() == 1
 
@@ -120,6 +123,7 @@ def test_a_visit_reported_done_invites_the_customer_with_the_technician_responsi
     assert visit.survey_link and "/survey/" in visit.survey_link
     mail.outbox.clear()
     run_queue()
+    deliver_pending()
     assert len([m for m in mail.outbox if "/survey/" in m.body]) == 1
 
 
@@ -179,6 +183,7 @@ def test_a_new_link_replaces_the_old_one(org, account_factory, run_queue, django
         new = invitations.invitation_renew(actor=org.service, invitation=invitation, mail=True)
     mail.outbox.clear()
     run_queue()  # the first mail's token was replaced: only the new link goes out
+    deliver_pending()
     assert len(mail.outbox) == 1 and new in mail.outbox[0].body and raw not in mail.outbox[0].body
     with pytest.raises(NotFound):
         responses.invitation_for_token(raw)

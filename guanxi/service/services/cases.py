@@ -48,6 +48,7 @@ from huey.contrib.djhuey import db_task
 
 from guanxi.core import audit, registry
 from guanxi.core.errors import Conflict, Forbidden, Invalid, NotFound
+from guanxi.core.mail import queue_mail
 from guanxi.core.models import AuditEvent, Role, User
 from guanxi.core.permissions import has_perm
 from guanxi.core.services import records
@@ -658,10 +659,13 @@ def send_confirmation(case_id: int, raw: str) -> bool:
     case = Case.objects.filter(pk=case_id, state=S.RESOLVED, confirm_token_hash=hash_token(raw)).first()
     if case is None or not case.sender_email:
         return False
-    confirmation_message(case, raw).send()
-    with translation.override(settings.LANGUAGE_CODE):
-        note = _("The reply and the confirmation link were e-mailed to %(email)s.") % {"email": case.sender_email}
-    event(case, CaseEvent.Type.NOTE, None, note=note)
+    with transaction.atomic():
+        if not queue_mail(confirmation_message(case, raw),
+                          key=f"case-confirmation:{case.pk}:{case.confirm_token_hash}"):
+            return False  # this link was mailed already (the task ran twice)
+        with translation.override(settings.LANGUAGE_CODE):
+            note = _("The reply and the confirmation link were e-mailed to %(email)s.") % {"email": case.sender_email}
+        event(case, CaseEvent.Type.NOTE, None, note=note)
     return True
 
 

@@ -40,6 +40,7 @@ from huey.contrib.djhuey import db_task
 
 from guanxi.core import audit, registry
 from guanxi.core.errors import Conflict, Forbidden, Invalid, NotFound
+from guanxi.core.mail import queue_mail
 from guanxi.core.models import User
 from guanxi.core.permissions import has_perm
 from guanxi.core.services import records
@@ -375,8 +376,8 @@ def shipped_message(improvement: Improvement, cases: list[Case], to: str) -> Ema
 @db_task(retries=3, retry_delay=300)
 def send_shipped(improvement_id: int, address: str) -> bool:
     """Tell one customer address that the improvement shipped, once: the ``ImprovementMail`` row
-    is written in the transaction that sends, so a refused mail rolls it back (and is retried)
-    and a second run finds it and skips."""
+    and the mail (into the outbox, which delivers and retries it) are written in one
+    transaction, so a second run finds the row and skips."""
     improvement = Improvement.objects.filter(pk=improvement_id, state=S.SHIPPED).first()
     if improvement is None:
         return False
@@ -391,7 +392,8 @@ def send_shipped(improvement_id: int, address: str) -> bool:
                     "email": address})
             for case in cases:
                 event(case, None, note, type=CaseEvent.Type.IMPROVEMENT)
-            shipped_message(improvement, cases, address).send()
+            queue_mail(shipped_message(improvement, cases, address),
+                       key=f"improvement-shipped:{improvement.pk}:{address.strip().lower()}"[:200])
     except IntegrityError:
         return False
     return True

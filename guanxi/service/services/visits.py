@@ -44,6 +44,7 @@ from huey.contrib.djhuey import db_task
 
 from guanxi.core import access, audit, registry
 from guanxi.core.errors import Conflict, Forbidden, Invalid, NotFound
+from guanxi.core.mail import queue_mail
 from guanxi.core.models import User
 from guanxi.core.permissions import ROLE_PERMISSIONS, has_perm
 from guanxi.core.services import records
@@ -589,10 +590,13 @@ def send_confirmation(visit_id: int, raw: str) -> bool:
     to = customer_address(case)
     if not to:
         return False
-    confirmation_message(visit, case, raw, to).send()
-    with translation.override(settings.LANGUAGE_CODE):
-        note = _("The visit report and the confirmation link were e-mailed to %(email)s.") % {"email": to}
-    event(case, None, note)
+    with transaction.atomic():
+        if not queue_mail(confirmation_message(visit, case, raw, to),
+                          key=f"visit-confirmation:{visit.pk}:{visit.confirm_token_hash}"):
+            return False  # this link was mailed already (the task ran twice)
+        with translation.override(settings.LANGUAGE_CODE):
+            note = _("The visit report and the confirmation link were e-mailed to %(email)s.") % {"email": to}
+        event(case, None, note)
     return True
 
 

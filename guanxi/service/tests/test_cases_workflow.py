@@ -11,6 +11,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from guanxi.core.errors import Conflict, Forbidden, Invalid, NotFound
+from guanxi.core.mail import deliver_pending
 from guanxi.core.models import AuditEvent, Notification, User
 from guanxi.core.services import records
 from guanxi.service import signals
@@ -194,6 +195,7 @@ def test_resolving_mails_the_link_to_the_sender(org, django_capture_on_commit_ca
         services.case_move(actor=org.service, case=case, to=S.RESOLVED)
     assert case.confirm_mailed is True
     run_queue()
+    assert deliver_pending() == 1
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["zhang@example.com"] and case.code in message.subject
@@ -208,6 +210,7 @@ def test_no_mail_without_an_address_or_when_no_reply_is_wanted(org, django_captu
         services.case_move(actor=org.service, case=silent, to=S.RESOLVED)
         services.case_move(actor=org.service, case=phone_only, to=S.RESOLVED)
     run_queue()
+    assert deliver_pending() == 0
     assert mail.outbox == [] and silent.confirm_mailed is False and phone_only.confirm_link
 
 

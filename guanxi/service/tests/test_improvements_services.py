@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from guanxi.core.errors import Conflict, Forbidden, Invalid, NotFound
-from guanxi.core.models import AuditEvent, Notification, User
+from guanxi.core.mail import deliver_pending
+from guanxi.core.models import AuditEvent, Notification, Outbox, User
 from guanxi.service.models import Case, CaseEvent, Improvement, ImprovementMail
 from guanxi.service.services import improvements
 from guanxi.service.tests.visits_helpers import CUSTOMER, receive
@@ -179,6 +181,7 @@ def test_ship_notifies_owners_and_mails_each_sender_once(org: Any, idea: Improve
         assert Notification.objects.filter(user=person, title__contains=f"{idea.code}").filter(
             title__contains="shipped").exists()
     assert run_queue() == 2
+    assert deliver_pending() == 2
     assert sorted(m.to[0] for m in mail.outbox) == ["li@example.com", "wang.jun@jinggong.example"]
     to_wang = next(m for m in mail.outbox if m.to == ["wang.jun@jinggong.example"])
     assert first.code in to_wang.body and second.code in to_wang.body and "70℃" in to_wang.body
@@ -199,9 +202,12 @@ def test_a_failed_send_is_retried(org: Any, idea: Improvement, customer: Any, se
                                   shipped_on=None)
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nobody listens
-    with pytest.raises(OSError):
-        improvements.send_shipped.call_local(idea.pk, case.sender_email)
-    assert not ImprovementMail.objects.exists()  # rolled back with the failed send
+    assert improvements.send_shipped.call_local(idea.pk, case.sender_email) is True  # into the outbox
+    assert deliver_pending() == 0
+    [waiting] = Outbox.objects.all()
+    assert waiting.state == Outbox.State.PENDING and waiting.last_error  # kept, with what went wrong
+    assert improvements.send_shipped.call_local(idea.pk, case.sender_email) is False  # a retried job: no second
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    assert improvements.send_shipped.call_local(idea.pk, case.sender_email) is True
-    assert len(mail.outbox) == 1 and ImprovementMail.objects.count() == 1
+    Outbox.objects.update(next_attempt_at=timezone.now())  # the retry is due
+    assert deliver_pending() == 1
+    assert len(mail.outbox) == 1 and ImprovementMail.objects.count() == 1 and Outbox.objects.count() == 1

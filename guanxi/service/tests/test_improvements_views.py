@@ -9,6 +9,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from guanxi.core.mail import deliver_pending
 from guanxi.core.models import User
 from guanxi.service.models import Case, Improvement
 from guanxi.service.services import improvements
@@ -81,7 +82,7 @@ def test_link_by_number_and_ship_with_the_release_note(org: Any, login: Any, ide
         shipped = client.post(f"/service/improvements/{idea.pk}/ship/", {
             "release_note": "新控制器已支持油温报警", "shipped_on": timezone.localdate().isoformat(), "version": 1})
     assert shipped.status_code == 302
-    assert run_queue() == 1 and mail.outbox[0].to == [suggestion.sender_email]
+    assert run_queue() == 1 and deliver_pending() == 1 and mail.outbox[0].to == [suggestion.sender_email]
     page = client.get(f"/service/improvements/{idea.pk}/").content.decode()
     assert "新控制器已支持油温报警" in page and 'data-testid="improvement-link-form"' not in page
 

@@ -12,6 +12,7 @@ from django.core import mail
 from django.utils import timezone
 
 from guanxi.core.errors import Conflict, Forbidden, Invalid, NotFound
+from guanxi.core.mail import deliver_pending
 from guanxi.core.models import AuditEvent, Notification, User
 from guanxi.service import signals
 from guanxi.service.models import Case, CaseEvent, Visit
@@ -219,6 +220,7 @@ def test_the_report_makes_the_visit_done_and_sends_visit_done(org: Any, ticket: 
     assert any(n.startswith("Visit done:") and "更换液压油管密封圈" in n for n in notes(ticket))
     assert Notification.objects.filter(user=org.service, title__startswith="Visit done").exists()  # the owner
     assert run_queue() >= 1  # with our mail, the survey sender's invitation when a survey is active
+    assert deliver_pending() >= 1
     [message] = [m for m in mail.outbox if "/feedback/visit/" in m.body]
     assert message.to == ["wang.jun@jinggong.example"] and ticket.code in message.subject
     assert f"/feedback/visit/{raw}/" in message.body and "更换液压油管密封圈" in message.body
@@ -260,6 +262,7 @@ def test_without_an_address_the_link_is_only_shown(org: Any, customer: Any, run_
         done = report(org.service, visit)
     assert done.confirm_mailed is False and done.confirm_link  # type: ignore[attr-defined]
     run_queue()
+    deliver_pending()
     assert not [m for m in mail.outbox if "/feedback/visit/" in m.body]
 
 
