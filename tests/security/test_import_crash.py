@@ -6,7 +6,8 @@ last committed checkpoint, runs the job again and checks that every row of the f
 accounted for exactly once, with one account per "created" row and no duplicate.
 
 SQLite (a file in a temp dir) always; PostgreSQL too when ``DATABASE_URL`` points at one
-(then in a database of its own, ``<name>_s16``, created and dropped here).
+(then in a database of its own, ``<name>_s16``, created and dropped here). Each database starts
+as a copy of one migrated once per session (tests/migrated.py).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from tests import migrated
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 20_000  # four chunks of imports.CHUNK rows
@@ -90,8 +93,59 @@ RUNNER = textwrap.dedent('''
 ''')
 
 
+def prepare(tmp_path: Path, url: str) -> tuple[Path, dict[str, str], Callable[..., dict[str, Any]]]:
+    """Write the runner for the (migrated) database at ``url`` (the project's own settings, no
+    test settings): the runner's path, its environment, and ``child(*args)`` which runs it to the
+    end and returns what it printed."""
+    runner = tmp_path / "runner.py"
+    runner.write_text(RUNNER, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in {"GUANXI_TESTING", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}}
+    env.update(GUANXI_DATA_DIR=str(tmp_path / "data"), DATABASE_URL=url, PYTHONPATH=str(ROOT))
+
+    def child(*args: str) -> dict[str, Any]:
+        done = subprocess.run([sys.executable, str(runner), *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    return runner, env, child
+
+
+def assert_at_checkpoint(crashed: dict[str, Any], total: int) -> None:
+    """After a crash (an ``inspect`` result): the rows up to the job's checkpoint, whole chunks,
+    nothing of the next, and every created account with its contact, ownership and audit rows."""
+    numbers = sorted(r[0] for r in crashed["rows"])
+    assert crashed["job_state"] == "running" and crashed["run_state"] == "running"
+    assert 0 < len(numbers) < total
+    assert numbers == list(range(2, crashed["checkpoint"]["row"] + 1))  # the rows up to the checkpoint
+    assert crashed["done"] + crashed["failed"] == len(numbers)
+    created = [r for r in crashed["rows"] if r[1] == "created"]
+    assert crashed["accounts"] - EXISTING == len(created)
+    assert crashed["contacts"] == crashed["imported_ownership"] == crashed["account_create_events"] == len(created)
+    assert crashed["contact_create_events"] == len(created)
+
+
+def assert_each_row_once(final: dict[str, Any], total: int, attempts: int = 2) -> None:
+    """After the resumed run (an ``inspect`` result): every row of the file accounted for
+    exactly once, one account per created row, 0 duplicates."""
+    numbers = [r[0] for r in final["rows"]]
+    assert sorted(numbers) == list(range(2, total + 2))  # every row of the file once
+    assert len(numbers) == len(set(numbers)) == total
+    created = [r for r in final["rows"] if r[1] == "created"]
+    assert final["accounts"] - EXISTING == len(created)
+    assert len({r[2] for r in created}) == len(created) and None not in {r[2] for r in created}
+    assert final["same_name"] == [] and final["same_code"] == []  # 0 duplicates
+    assert final["contacts"] == final["imported_ownership"] == final["account_create_events"] == len(created)
+    assert final["contact_create_events"] == len(created)
+    assert final["run_state"] == "done" and final["job_state"] == "done" and final["attempts"] == attempts
+    assert sum(final["stats"].values()) == total and final["stats"]["created"] == len(created)
+    assert final["stats"]["skipped"] > 0 and final["stats"]["invalid"] > 0  # the file's duplicates and errors
+    assert final["done"] + final["failed"] == total
+
+
 def _sqlite_database(tmp_path: Path) -> Iterator[tuple[str, Callable[[], int]]]:
     path = tmp_path / "s16.sqlite3"
+    migrated.sqlite_database(path)  # a copy of the session's migrated file
 
     def count() -> int:
         with sqlite3.connect(path, timeout=10) as db:
@@ -107,9 +161,7 @@ def _postgres_database(url: str) -> Iterator[tuple[str, Callable[[], int]]]:
     name = f"{parts.path.lstrip('/') or 'guanxi'}_s16"
     own = urlunsplit(parts._replace(path=f"/{name}"))
     admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as db:
-        db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        db.execute(f'CREATE DATABASE "{name}"')
+    migrated.postgres_database(url, name)  # a copy of the session's migrated template
 
     def count() -> int:
         with psycopg.connect(own, autocommit=True) as db:
@@ -139,21 +191,7 @@ def database(request: Any, tmp_path: Path) -> Iterator[tuple[str, Callable[[], i
 def test_import_killed_mid_way_resumes_to_each_row_exactly_once(tmp_path: Path,
                                                                   database: tuple[str, Callable[[], int]]) -> None:
     url, committed_rows = database
-    runner = tmp_path / "runner.py"
-    runner.write_text(RUNNER, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k not in {"GUANXI_TESTING", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}}
-    env.update(GUANXI_DATA_DIR=str(tmp_path / "data"), DATABASE_URL=url, PYTHONPATH=str(ROOT))
-
-    def child(*args: str) -> dict[str, Any]:
-        done = subprocess.run([sys.executable, str(runner), *args], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=120, check=False)
-        assert done.returncode == 0, done.stderr[-3000:]
-        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-    migrated = subprocess.run([sys.executable, "-m", "django", "migrate", "-v0"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=180, check=False,
-                              env={**env, "DJANGO_SETTINGS_MODULE": "guanxi.settings"})
-    assert migrated.returncode == 0, migrated.stderr[-3000:]
+    runner, env, child = prepare(tmp_path, url)
     started = child("setup", str(ROWS), str(EXISTING))
     job_id, run_id, total = started["job"], str(started["run"]), started["total"]
     assert total == ROWS
@@ -180,30 +218,8 @@ def test_import_killed_mid_way_resumes_to_each_row_exactly_once(tmp_path: Path,
     assert 0 < seen < total
 
     # The database holds exactly the last committed checkpoint: whole chunks, nothing of the next.
-    crashed = child("inspect", run_id)
-    numbers = sorted(r[0] for r in crashed["rows"])
-    assert crashed["job_state"] == "running" and crashed["run_state"] == "running"
-    assert 0 < len(numbers) < total
-    assert numbers == list(range(2, crashed["checkpoint"]["row"] + 1))  # the rows up to the checkpoint
-    assert crashed["done"] + crashed["failed"] == len(numbers)
-    created = [r for r in crashed["rows"] if r[1] == "created"]
-    assert crashed["accounts"] - EXISTING == len(created)
-    assert crashed["contacts"] == crashed["imported_ownership"] == crashed["account_create_events"] == len(created)
-    assert crashed["contact_create_events"] == len(created)
+    assert_at_checkpoint(child("inspect", run_id), total)
 
     # Run again: it carries on after the checkpoint.
     assert child("run", job_id)["state"] == "done"
-    final = child("inspect", run_id)
-    numbers = [r[0] for r in final["rows"]]
-    assert sorted(numbers) == list(range(2, total + 2))  # every row of the file once
-    assert len(numbers) == len(set(numbers)) == total
-    created = [r for r in final["rows"] if r[1] == "created"]
-    assert final["accounts"] - EXISTING == len(created)
-    assert len({r[2] for r in created}) == len(created) and None not in {r[2] for r in created}
-    assert final["same_name"] == [] and final["same_code"] == []  # 0 duplicates
-    assert final["contacts"] == final["imported_ownership"] == final["account_create_events"] == len(created)
-    assert final["contact_create_events"] == len(created)
-    assert final["run_state"] == "done" and final["job_state"] == "done" and final["attempts"] == 2
-    assert sum(final["stats"].values()) == total and final["stats"]["created"] == len(created)
-    assert final["stats"]["skipped"] > 0 and final["stats"]["invalid"] > 0  # the file's duplicates and errors
-    assert final["done"] + final["failed"] == total
+    assert_each_row_once(child("inspect", run_id), total)

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 
 from guanxi.activities.selectors import check as reads
+from guanxi.core.dbrouter import replica_reads
 from guanxi.core.permissions import declare as requires
 
 router = Router(tags=["business check"])
@@ -131,6 +132,7 @@ class BusinessCheckOut(Schema):
 
 @router.get("/business-check", response=BusinessCheckOut)
 @requires("activity.check")
+@replica_reads
 def business_check(request: HttpRequest, filters: Query[CheckQuery]) -> Any:
     """The business check of one salesperson (``user``), a department, or the whole team (the
     default, also ``team=1``) over ``days`` ending today or ``start``–``end`` (dates, inclusive;

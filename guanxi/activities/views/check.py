@@ -15,6 +15,7 @@ from django.utils.translation import pgettext
 
 from guanxi.activities.models import Interaction
 from guanxi.activities.selectors import check as reads
+from guanxi.core.dbrouter import replica_reads
 from guanxi.core.errors import Invalid
 from guanxi.core.permissions import declare as requires
 
@@ -71,6 +72,7 @@ def _move_rows(check: reads.BusinessCheck) -> str:
 
 
 @requires("activity.check")
+@replica_reads
 def business_check(request: HttpRequest) -> HttpResponse:
     actor: Any = request.user
     user_id, department_id = _who(request)

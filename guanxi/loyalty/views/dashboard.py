@@ -16,6 +16,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from guanxi.core.dbrouter import replica_reads
 from guanxi.core.permissions import declare as requires
 from guanxi.loyalty.models import Dimension
 from guanxi.loyalty.selectors import dashboard as reads
@@ -84,6 +85,7 @@ def chart_data(board: reads.Dashboard) -> dict[str, Any]:
 
 
 @requires(reads.RIGHT)
+@replica_reads
 def dashboard_page(request: HttpRequest) -> HttpResponse:
     """``date_from``/``date_to`` (default the last 12 months), ``touchpoint``, ``department``, ``team``."""
     user: Any = request.user
@@ -107,6 +109,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
 
 @requires(reads.RIGHT)
 @require_POST
+@replica_reads
 def dashboard_export(request: HttpRequest) -> HttpResponse:
     """The dashboard with the posted filters as an Excel workbook (audited)."""
     return export_download(request, reads.parse_filters, reports_export.dashboard_export, "survey-dashboard")

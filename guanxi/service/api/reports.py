@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 
 from guanxi.core.api import ErrorOut
+from guanxi.core.dbrouter import replica_reads
 from guanxi.core.permissions import declare as requires
 from guanxi.loyalty.selectors import dashboard as board_reads
 from guanxi.service.selectors import reports as reads
@@ -154,6 +155,7 @@ class ReportOut(Schema):
 
 @router.get("/service-reports", response={200: ReportOut, 403: ErrorOut, 422: ErrorOut})
 @requires(reads.RIGHT)
+@replica_reads
 def service_report(request: HttpRequest, filters: Query[ReportQuery]) -> Any:
     """The service report over the cases the caller sees, received from ``date_from`` to
     ``date_to`` (inclusive; default the last 12 months, at most 5 years), optionally of one
@@ -232,6 +234,7 @@ class DashboardOut(Schema):
 
 @router.get("/survey-dashboard", response={200: DashboardOut, 403: ErrorOut, 422: ErrorOut})
 @requires(board_reads.RIGHT)
+@replica_reads
 def survey_dashboard(request: HttpRequest, filters: Query[DashboardQuery]) -> Any:
     """The satisfaction dashboard over the answers the caller sees: RATER averages per
     dimension, NPS with its counts, CSAT average and % satisfied, response rate — overall and

@@ -18,6 +18,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from guanxi.core.dbrouter import replica_reads
 from guanxi.core.errors import Invalid
 from guanxi.core.permissions import declare as requires
 from guanxi.service.models import Kind
@@ -148,6 +149,7 @@ def chart_data(report: reads.Report) -> dict[str, Any]:
 
 
 @requires(reads.RIGHT)
+@replica_reads
 def report_page(request: HttpRequest) -> HttpResponse:
     """``date_from``/``date_to`` (days of receipt; default the last 12 months), ``kind``,
     ``category``, ``product``, ``channel``, ``department``, ``team``."""
@@ -179,6 +181,7 @@ def report_page(request: HttpRequest) -> HttpResponse:
 
 @requires(reads.RIGHT)
 @require_POST
+@replica_reads
 def report_export(request: HttpRequest) -> HttpResponse:
     """The report with the posted filters as an Excel workbook (audited)."""
     return export_download(request, reads.parse_filters, reports_export.report_export, "service-report")
