@@ -175,6 +175,7 @@ def build_sales(*, size: str, seed: int, now: datetime, stdout: _Writer | None =
     """
     from guanxi.core.models import CodeSequence
     from guanxi.customers.models import Account
+    from guanxi.sales.services import board
 
     done = CodeSequence.objects.filter(name=MARKER).values_list("value", flat=True).first()
     if done is not None and not Account.all_objects.filter(pk__gt=done).exists():
@@ -197,6 +198,7 @@ def build_sales(*, size: str, seed: int, now: datetime, stdout: _Writer | None =
     months_seconds = time.perf_counter() - months_started
     figures_started = time.perf_counter()
     figures = recount_bulk()
+    board.rebuild()  # the deal board's column figures, from the deals written in bulk
     figures_seconds = time.perf_counter() - figures_started
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")

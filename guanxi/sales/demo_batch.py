@@ -237,7 +237,8 @@ class Batch:
             "loss_note": f"客户最终选择了{rival}，对方报价低约 {5 + int(rng.random() * 10)}%。" if lost else "",
             "description": f"{cat.LINE_OF[main.code]}：{'、'.join(i.spec.name for i in items[:3])}",
             "next_step": NEXT_STEPS[int(rng.random() * len(NEXT_STEPS))] if outcome == "open" else "",
-            "rank": 0, "stage_changed_at": moments[-1], "version": 1, "created_at": start,
+            # The service puts a card that moves into a column on top: the latest moved first.
+            "rank": -int(moments[-1].timestamp() // 60), "stage_changed_at": moments[-1], "version": 1, "created_at": start,
             "updated_at": moments[-1], **self.owned(owner)}, code=("opportunity", "SJ", opened))
         return deal_id
 
@@ -247,7 +248,12 @@ class Batch:
         if (w.today - start).days < 20:
             return
         opened = w.season_day(rng, start, w.today - timedelta(days=15))
-        closed = min(opened + timedelta(days=10 + int(rng.random() * 80)), w.today - timedelta(days=1))
+        share = rng.random()
+        closed = opened + timedelta(days=10 + int(share * 80))
+        if closed >= w.today:
+            # Spread over the days since it opened (clamping these onto yesterday put a quarter of
+            # all lost deals on one day); no extra draw, so the rest of the demo stays the same.
+            closed = opened + timedelta(days=int(share * (w.today - opened).days))
         items = w.items(rng, main, 1 + int(rng.random() * 3), row.is_distributor, row.grade)
         reached = int(rng.random() * 4)
         deal_id = self.deal(rng, row, owner, opened, items, "lost", closed=closed, reached=reached)

@@ -14,7 +14,9 @@ writes an order, a contract or a receipt updates it in the same transaction.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -320,13 +322,29 @@ class Opportunity(SoftDeletable, Versioned):
             models.Index(fields=["pipeline", "state", "closed_on"], condition=Q(deleted_at__isnull=True),
                          name="deal_board_rows"),
             models.Index(fields=["account", "state"], name="deal_account_state"),
-            # The weighted pipeline by month (R11.3).
-            models.Index(fields=["state", "expected_close"], condition=Q(deleted_at__isnull=True),
-                         name="deal_forecast"),
+            # The weighted pipeline by month (R11.3): everything it reads of a deal is in the index,
+            # so the open deals of the months asked for are summed without visiting their rows.
+            models.Index(fields=["state", "expected_close", "owner", "department", "account", "amount",
+                                 "rate_to_cny", "probability", "deleted_at"], condition=Q(deleted_at__isnull=True),
+                         name="deal_forecast_covering"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    # Where the deal sat on the board when it was read: the board's figures of that place are
+    # recounted after a change even when the change moved the deal elsewhere (``services.board``).
+    BOARD_FIELDS = ("pipeline_id", "stage_id", "owner_id", "state", "closed_on")
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any, **kwargs: Any) -> Opportunity:
+        instance = super().from_db(db, field_names, values, **kwargs)
+        loaded = instance.__dict__
+        if all(name in loaded for name in cls.BOARD_FIELDS):
+            instance.board_loaded = tuple(loaded[name] for name in cls.BOARD_FIELDS)
+        return instance
+
+    board_loaded: tuple[Any, ...] | None = None
 
     @property
     def weighted_amount(self) -> Decimal:
@@ -355,6 +373,46 @@ class StageChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_stage} → {self.to_stage}"
+
+
+class BoardFigures(models.Model):
+    """The kanban board's column figures, kept by the deal services (``services.board``).
+
+    One row per (pipeline, stage, owner, state, close day) with the count, the CNY amount and
+    the weighted CNY amount of the live deals (of live accounts) in it. Open deals share the
+    day ``OPEN_DAY`` (the last day there is: they are on every day's board), closed ones
+    without a date ``NO_DAY`` (on none), so the board's rows — open, or closed on or after a
+    day — are one range of an index. The board sums a few hundred of these rows instead of
+    every deal. Every service that writes a deal recounts the rows of the deal's old and new
+    place in its transaction; ``guanxi sales_recount`` and the nightly job rebuild them all.
+    Who sees a row is decided by its owner (a deal's department is always its owner's).
+    """
+
+    OPEN_DAY = dt.date(9999, 12, 31)
+    NO_DAY = dt.date(1970, 1, 1)
+
+    # No index of their own: an index in stage order tempted SQLite's planner to walk the whole
+    # table for the board's GROUP BY stage instead of reading its range of ``board_figures_read``.
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+", db_index=False)
+    stage = models.ForeignKey(Stage, on_delete=models.CASCADE, related_name="+", db_index=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    state = models.CharField(max_length=8)
+    closed_on = models.DateField()  # OPEN_DAY for open deals, NO_DAY for closed ones without a date
+    count = models.PositiveIntegerField(default=0)
+    amount = models.DecimalField(max_digits=26, decimal_places=8, default=Decimal("0"))
+    weighted = models.DecimalField(max_digits=28, decimal_places=10, default=Decimal("0"))
+
+    class Meta:
+        verbose_name = _("board figures")
+        verbose_name_plural = _("board figures")
+        constraints = [models.UniqueConstraint(fields=["pipeline", "closed_on", "stage", "owner", "state"],
+                                               name="board_figures_key")]
+        # The board's read: a pipeline's rows from a day on, with what it sums (no table visit).
+        indexes = [models.Index(fields=["pipeline", "closed_on", "stage", "owner", "count", "amount", "weighted"],
+                                name="board_figures_read")]
+
+    def __str__(self) -> str:
+        return f"{self.stage_id} {self.owner_id} {self.state} {self.closed_on}: {self.count}"
 
 
 # --- Quotes (R4.2) -------------------------------------------------------------------------
@@ -880,12 +938,17 @@ class SalesMonth(models.Model):
     quantity = models.DecimalField(_("quantity"), max_digits=18, decimal_places=3, default=Decimal("0"))
     amount = models.DecimalField(_("amount (CNY)"), max_digits=16, decimal_places=2, default=Decimal("0"))
     orders = models.PositiveIntegerField(_("orders"), default=0)
+    # Bumped by every write of the row: with the rows' count and highest id it makes the
+    # rollup's generation, under which the forecast caches what it reads of the rollup.
+    changes = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = _("monthly sales")
         verbose_name_plural = _("monthly sales")
         ordering = ["month"]
         constraints = [models.UniqueConstraint(fields=["month", "product", "province"], name="sales_month_unique")]
+        # The generation's read: count, highest id and sum of changes from this narrow index.
+        indexes = [models.Index(fields=["changes"], name="sales_month_changes")]
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.product_id} {self.province}"

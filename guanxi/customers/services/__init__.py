@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.core import access, audit, codes, jobs, registry
+from guanxi.core.dbrouter import replica_reads
 from guanxi.core.errors import Forbidden, Invalid
 from guanxi.core.models import User
 from guanxi.core.permissions import has_perm
@@ -137,6 +139,22 @@ def _validate_for_update(obj: Account, changes: dict[str, Any]) -> dict[str, Any
     return cleaned
 
 
+# Called in the same transaction after an account was changed, deleted or restored through the
+# generic machinery (the registry's hook): an app that derives figures from which accounts are
+# alive (the sales board) recounts them. ``listener(account)``.
+_ACCOUNT_LISTENERS: list[Callable[[Account], None]] = []
+
+
+def register_account_listener(listener: Callable[[Account], None]) -> Callable[[Account], None]:
+    _ACCOUNT_LISTENERS.append(listener)
+    return listener
+
+
+def _account_changed(account: Account) -> None:
+    for listener in _ACCOUNT_LISTENERS:
+        listener(account)
+
+
 registry.register(registry.Entry(
     model=Account,
     perm="account",
@@ -144,6 +162,7 @@ registry.register(registry.Entry(
     editable=EDITABLE,
     detail_url=lambda obj: f"/accounts/{obj.pk}/",
     validate=_validate_for_update,
+    after_change=_account_changed,
 ))
 
 
@@ -303,6 +322,7 @@ def export_xlsx(rows: Any) -> bytes:
 
 
 @jobs.handler("customers.export")
+@replica_reads
 def _export(job: Any, progress: jobs.Progress) -> dict[str, Any]:
     actor = job.created_by
     filters = dict(job.params.get("filters", {}))

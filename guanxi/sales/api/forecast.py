@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 
 from guanxi.core.api import ErrorOut
+from guanxi.core.dbrouter import replica_reads
 from guanxi.core.permissions import declare as requires
 from guanxi.sales.selectors import forecast as reads
 
@@ -69,6 +70,7 @@ class OrdersOut(Schema):
 
 @router.get("/forecast/pipeline", response=PipelineOut)
 @requires("forecast.view")
+@replica_reads
 def pipeline(request: HttpRequest, months: int = 6) -> Any:
     """Open deals the caller sees, weighted by probability (CNY), by expected close month for
     this month and the next ``months`` − 1 (1–12; overdue deals count in this month), in
@@ -78,6 +80,7 @@ def pipeline(request: HttpRequest, months: int = 6) -> Any:
 
 @router.get("/forecast/orders", response={200: OrdersOut, 403: ErrorOut, 422: ErrorOut})
 @requires("forecast.view")
+@replica_reads
 def orders(request: HttpRequest, product: int | None = None, province: str = "") -> Any:
     """The forecast of orders (CNY per month) of one ``product`` and/or one ``province``
     (``-``: orders without a province), or of all. ``method`` is ``holt_winters``,

@@ -14,6 +14,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.pagination import CursorPagination, paginate
 
 from guanxi.core.api import ErrorOut, Strict
+from guanxi.core.dbrouter import replica_reads
 from guanxi.core.errors import Invalid, NotFound
 from guanxi.core.models import Department, Team, User
 from guanxi.core.permissions import declare as requires
@@ -186,6 +187,7 @@ class PerformanceOut(Schema):
 
 @router.get("/performance", response={200: PerformanceOut, 404: ErrorOut, 422: ErrorOut})
 @requires("performance.view")
+@replica_reads
 def performance(request: HttpRequest, start: dt.date | None = None, end: dt.date | None = None,
                 period: str = "", user: int | None = None) -> Any:
     """Per person the caller may appraise (themselves; a manager the people they manage by

@@ -146,7 +146,7 @@ def forecast_series(series: Sequence[tuple[dt.date, Decimal | float]]) -> Foreca
     return result
 
 
-def _seconds_left_today() -> int:
+def seconds_left_today() -> int:
     now = timezone.localtime()
     midnight = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return max(int((midnight - now).total_seconds()), 60)
@@ -162,5 +162,5 @@ def cached_forecast(key: str, series: Sequence[tuple[dt.date, Decimal | float]])
     if stored is not None:
         return Forecast(**stored)
     result = forecast_series(series)
-    cache.set(cache_key, asdict(result), _seconds_left_today())
+    cache.set(cache_key, asdict(result), seconds_left_today())
     return result

@@ -29,7 +29,7 @@ from guanxi.customers.selectors import account_scope
 from guanxi.customers.services import account_create, contact_create
 from guanxi.sales.models import CNY, Lead, Opportunity, Pipeline, StageChange
 from guanxi.sales.selectors.leads import account_candidates_for, contact_match
-from guanxi.sales.services import totals
+from guanxi.sales.services import board, totals
 from guanxi.sales.services.common import decimal_field, money, next_code, owner_department, raise_if, require
 from guanxi.sales.services.leads import MAX_AMOUNT, OPEN_STATES, default_pipeline, first_open_stage
 
@@ -203,6 +203,7 @@ def lead_convert(*, actor: Any, lead: Lead, account: Account | None = None, new_
     audit.record(actor=actor, action="create", obj=opp, changes=audit.creation_changes(opp, skip_empty=True),
                  note=_("Converted from lead %(code)s") % {"code": lead.code})
     totals.refresh([account.pk])
+    board.refresh_deal(opp)
 
     records.apply_update(actor=actor, obj=lead, expected_version=None, note=_("Converted"), changes={
         "state": Lead.State.CONVERTED, "converted_at": timezone.now(), "account": account, "contact": the_contact,

@@ -528,7 +528,8 @@ def _order_rows(order_id: int) -> tuple[dt.date, str, dict[int, tuple[Decimal, D
 def _bump(month: dt.date, product_id: int, province: str, quantity: Decimal, amount: Decimal, orders: int) -> None:
     key = {"month": month, "product_id": product_id, "province": province}
     values = {"quantity": F("quantity") + quantity, "amount": F("amount") + amount,
-              "orders": Greatest(F("orders") + orders, Value(0))}
+              "orders": Greatest(F("orders") + orders, Value(0)),
+              "changes": F("changes") + 1}  # a new generation of the rollup: the forecast's cache moves on
     if SalesMonth.objects.filter(**key).update(**values):
         return
     try:
@@ -586,11 +587,13 @@ registry.register(registry.Entry(
 
 @db_periodic_task(at_local_time(settings.GUANXI_SALES_NIGHTLY_TIME))
 def rebuild_sales_months() -> int:
-    """Every night: the monthly sales rebuilt from the orders and every customer's figures
-    recounted (corrects any drift, e.g. after a merge or an account's province changed)."""
-    from guanxi.sales.services import totals
+    """Every night: the monthly sales rebuilt from the orders, every customer's figures and the
+    deal board's figures recounted (corrects any drift, e.g. after a merge or an account's
+    province changed)."""
+    from guanxi.sales.services import board, totals
 
     with context.origin(None, "job"):
         months = sales_month_rebuild()
         totals.recount_all()
+        board.rebuild()
         return months

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.core import audit, jobs
+from guanxi.core.dbrouter import replica_reads
 from guanxi.core.errors import Invalid
 from guanxi.core.spreadsheet import neutralise_cell, xlsx_bytes
 from guanxi.sales.services.common import require
@@ -86,6 +87,7 @@ def _receivable_rows(actor: Any, filters: dict[str, Any]) -> Iterator[list[Any]]
 
 
 def _run(what: str, rows: Callable[[Any, dict[str, Any]], Iterator[list[Any]]]) -> jobs.Handler:
+    @replica_reads
     def handle(job: Any, progress: jobs.Progress) -> dict[str, Any]:
         actor = job.created_by
         filters = dict(job.params.get("filters", {}))

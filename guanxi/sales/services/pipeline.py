@@ -37,7 +37,7 @@ from guanxi.customers.models import Account, Contact
 from guanxi.customers.services import clean_fields
 from guanxi.sales.models import CNY, Lead, LossReason, Opportunity, Pipeline, Product, Stage, StageChange
 from guanxi.sales.selectors.scope import opportunity_scope
-from guanxi.sales.services import totals
+from guanxi.sales.services import board, totals
 from guanxi.sales.services.common import decimal_field, next_code, raise_if, rate_to_cny, require
 from guanxi.sales.services.pipeline_setup import KIND_PROBABILITY, ensure_defaults
 
@@ -172,6 +172,7 @@ def _lock(opportunity: Opportunity) -> Opportunity:
     fresh = Opportunity.all_objects.select_for_update().get(pk=opportunity.pk)
     for f in Opportunity._meta.concrete_fields:
         setattr(opportunity, f.attname, getattr(fresh, f.attname))
+    opportunity.board_loaded = fresh.board_loaded  # where it is now: its board figures are recounted after
     for name in ("stage", "pipeline", "loss_reason", "owner", "contact"):
         cached = opportunity._state.fields_cache.get(name)
         if cached is not None and cached.pk != getattr(opportunity, f"{name}_id"):
@@ -268,6 +269,7 @@ def opportunity_create(*, actor: Any, account: Account, name: str, amount: Any =
         changes["products"] = [None, [str(p) for p in chosen_products]]
     audit.record(actor=actor, action="create", obj=opportunity, changes=changes)
     totals.refresh([account.pk])
+    board.refresh_deal(opportunity)
     return opportunity
 
 
@@ -416,9 +418,11 @@ def opportunity_mark_lost(*, actor: Any, opportunity: Opportunity, loss_reason: 
 
 # --- Generic machinery: recycle bin, history, the account's figures ------------------------
 def _after_change(obj: Opportunity) -> None:
-    """Every change, delete or restore of a deal recounts its account's open-deal total."""
+    """Every change, delete or restore of a deal recounts its account's open-deal total and
+    the board figures of where it was and where it is."""
     Account.all_objects.select_for_update().filter(pk=obj.account_id).values_list("pk", flat=True).first()
     totals.refresh([obj.account_id])
+    board.refresh_deal(obj)
 
 
 registry.register(registry.Entry(

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 
-from conftest import module_data
+from conftest import module_data, settled
 from guanxi.core.models import User
 from guanxi.customers.models import Account
 from guanxi.demo import build_demo
@@ -34,7 +34,7 @@ def demo(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any
     """Built once for the module (rolled back at its end); each test runs in its own transaction.
     The tests that need an empty database live in test_demo_resume.py."""
     with module_data(django_db_blocker):
-        yield build_demo("S", now=NOW)
+        yield settled(build_demo("S", now=NOW))
 
 
 def test_volumes_catalogue_and_configuration(demo: dict[str, Any]) -> None:

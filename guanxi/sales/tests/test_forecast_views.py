@@ -107,8 +107,8 @@ def test_a_manager_sees_the_forecast_of_orders_by_product_and_region(org: Any, l
                                                                      history: Any,
                                                                      django_assert_max_num_queries: Any) -> None:
     client = login(org.manager)
-    client.get("/sales/forecast/")  # fits and caches the models of the day
-    with django_assert_max_num_queries(15):
+    client.get("/sales/forecast/")  # fits and caches the models of the day, and the rollup's reads
+    with django_assert_max_num_queries(10):  # the rollup's reads are one query (its generation) when warm
         page = client.get("/sales/forecast/")
     text = page.content.decode()
     assert page.status_code == 200 and 'data-testid="orders-chart"' in text

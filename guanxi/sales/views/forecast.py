@@ -4,16 +4,23 @@ product and by region for managers (see ``selectors/forecast.py`` for who and wh
 
 from __future__ import annotations
 
+import html
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import URLPattern, path
+from django.utils import formats
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from guanxi.core.dbrouter import replica_reads
 from guanxi.core.permissions import declare as requires
 from guanxi.sales.selectors import forecast as reads
 from guanxi.sales.selectors.forecast_model import HOLDOUT, HORIZON, Forecast
+
+ONE = Decimal(1)
 
 
 def method_label(method: str) -> str:
@@ -46,7 +53,26 @@ def _chart(pipeline: reads.PipelineForecast, orders: Forecast | None) -> dict[st
     return data
 
 
+def _rows(lines: list[reads.PipelineLine], *, people: bool) -> str:
+    """The team or person rows of the weighted pipeline as HTML, built here: at M the general
+    manager's table has ~200 people × up to 13 cells, ~15 ms through the template's loops and
+    ``floatformat``. Whole yuan with the locale's thousands separator, as ``floatformat:"0g"``."""
+    sep = html.escape(str(formats.get_format("THOUSAND_SEPARATOR")))
+
+    def yuan(value: Decimal) -> str:
+        return f"{value.quantize(ONE, rounding=ROUND_HALF_UP):,}".replace(",", sep)
+
+    out = []
+    for line in lines:
+        person = f' data-person="{line.key}"' if people else ""
+        cells = "".join(f'<td class="text-end">{yuan(v)}</td>' for v in line.cells)
+        out.append(f'<tr{person}><td>{html.escape(line.label)}</td>{cells}'
+                   f'<td class="text-end fw-semibold">{yuan(line.weighted)}</td></tr>')
+    return mark_safe("\n".join(out))  # noqa: S308  (labels escaped, numbers formatted here)
+
+
 @requires("forecast.view")
+@replica_reads
 def forecast_page(request: HttpRequest) -> HttpResponse:
     """``months`` (6, 9 or 12) of weighted pipeline; ``product`` and ``province`` (``-`` for
     orders without one) choose the series of the order forecast."""
@@ -56,7 +82,8 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
                                "horizon": HORIZON, "may_forecast_orders": reads.may_forecast_orders(user)}
     orders = None
     if context["may_forecast_orders"]:
-        options = reads.choices()
+        generation = reads.rollup_generation()  # one small query; the rollup's reads come from the cache
+        options = reads.choices(generation=generation)
         product = request.GET.get("product", "")
         province = request.GET.get("province", "")
         product_ids = {str(pk) for pk, _label in options.products}
@@ -64,9 +91,10 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
             product = ""
         if province != reads.NO_PROVINCE and province not in options.provinces:
             province = ""
-        orders = reads.order_forecast(user, product=product or None, province=province or None)
-        by_product = reads.forecasts_by("product", [pk for pk, _label in options.top_products])
-        by_region = reads.forecasts_by("province", options.top_provinces)
+        orders = reads.order_forecast(user, product=product or None, province=province or None,
+                                      generation=generation)
+        by_product = reads.forecasts_by("product", [pk for pk, _label in options.top_products], generation=generation)
+        by_region = reads.forecasts_by("province", options.top_provinces, generation=generation)
         context.update({
             "options": options, "product": product, "province": province, "no_province": reads.NO_PROVINCE,
             "orders": orders, "summary": _summary(orders),
@@ -74,6 +102,8 @@ def forecast_page(request: HttpRequest) -> HttpResponse:
             "by_region": [(name, name or _("No province"), _summary(by_region[name])) for name in options.top_provinces],
         })
     context["chart"] = _chart(pipeline, orders)
+    context["team_rows"] = _rows(pipeline.teams, people=False)
+    context["people_rows"] = _rows(pipeline.people, people=True)
     return render(request, "sales/forecast_page.html", context)
 
 

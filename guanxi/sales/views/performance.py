@@ -12,6 +12,7 @@ from django.urls import URLPattern, path
 from django.utils.http import urlencode
 
 from guanxi.activities.views.confirm import download
+from guanxi.core.dbrouter import replica_reads
 from guanxi.core.errors import Invalid
 from guanxi.core.permissions import declare as requires
 from guanxi.sales.selectors import performance as reads
@@ -30,6 +31,7 @@ def _period(request: HttpRequest) -> tuple[Period, str, dict[str, list[str]]]:
 
 
 @requires("performance.view")
+@replica_reads
 def performance_page(request: HttpRequest) -> HttpResponse:
     """``period`` (month, last_month, quarter, year) or ``start``/``end``; ``user`` for one person."""
     user: Any = request.user
@@ -52,6 +54,7 @@ def performance_page(request: HttpRequest) -> HttpResponse:
 
 
 @requires("performance.export")
+@replica_reads
 def performance_xlsx(request: HttpRequest) -> HttpResponse:
     period, _preset, errors = _period(request)
     if errors:

@@ -433,6 +433,15 @@ def _render_cards(request: HttpRequest, board: reads.Board, *, can_change: bool)
         column.cards_html = mark_safe("".join(parts))  # type: ignore[attr-defined]  # noqa: S308  (values escaped above)
 
 
+def _owner_options(user: Any, selected: int | None) -> str:
+    """The board's owner filter as ``<option>``s, built here: hundreds of colleagues cost ~20 ms
+    through the template's loop at M."""
+    e = html.escape
+    return mark_safe("".join(  # noqa: S308  (names escaped)
+        f'<option value="{pk}"{" selected" if pk == selected else ""}>{e(name)}</option>'
+        for pk, name in reads.owner_choices(user)))
+
+
 @requires("opportunity.view")
 def opportunity_board(request: HttpRequest) -> HttpResponse:
     user: Any = request.user
@@ -455,7 +464,7 @@ def opportunity_board(request: HttpRequest) -> HttpResponse:
                            f"&state={state}{owner_query}")
     return render(request, "sales/pipeline_board.html", {
         "board": board, "pipelines": active, "pipeline": chosen, "owner": owner or "",
-        "owners": reads.owners_for(user) if manager else [], "loss_reasons": reads.active_loss_reasons(),
+        "owner_options": _owner_options(user, owner) if manager else "", "loss_reasons": reads.active_loss_reasons(),
         "can_change": can_change, "can_add": has_perm(user, "opportunity.add"),
         "open_total": reads.money_text(board.open_total), "open_weighted": reads.money_text(board.open_weighted),
         "zero_text": reads.money_text(0),
