@@ -12,7 +12,7 @@ import pytest
 from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 
-from conftest import module_data
+from conftest import module_data, settled
 from guanxi import demo
 from guanxi.activities.models import CadenceRule, CarePlan, CostChange, FollowUp, Interaction, Project, Support
 from guanxi.core.models import CodeSequence
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 def built(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
     """Built once for the module (rolled back at its end); each test runs in its own transaction."""
     with module_data(django_db_blocker):
-        yield demo.build_demo("S", now=NOW)
+        yield settled(demo.build_demo("S", now=NOW))
 
 
 def snapshot() -> list[tuple[Any, ...]]:

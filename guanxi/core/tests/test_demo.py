@@ -13,7 +13,7 @@ from django.contrib.auth import authenticate
 from django.db.models import F
 from django.test import RequestFactory
 
-from conftest import module_data
+from conftest import module_data, settled
 from guanxi.core.models import CodeSequence, Department, Team, User
 from guanxi.core.validators import is_mobile, is_valid_credit_code
 from guanxi.customers.models import Account
@@ -57,7 +57,7 @@ def fast_hashing(settings: Any) -> None:
 def demo(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
     """Built once for the module (rolled back at its end); each test runs in its own transaction."""
     with module_data(django_db_blocker):
-        yield build_demo("S", now=NOW)
+        yield settled(build_demo("S", now=NOW))
 
 
 def test_size_s_has_the_documented_counts(demo: dict[str, Any]) -> None:

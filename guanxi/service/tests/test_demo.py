@@ -15,7 +15,7 @@ from django.db.models import Count, F, Q
 from django.test import Client
 from django.utils import timezone
 
-from conftest import module_data
+from conftest import module_data, settled
 from guanxi.core.models import CodeSequence, Team, User
 from guanxi.core.permissions import has_perm
 from guanxi.demo import DEFAULT_SEED, build_demo
@@ -45,7 +45,7 @@ pytestmark = pytest.mark.django_db
 def demo(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
     """Built once for the module (rolled back at its end); each test runs in its own transaction."""
     with module_data(django_db_blocker):
-        yield build_demo("S", now=NOW)
+        yield settled(build_demo("S", now=NOW))
 
 
 def end_of_history() -> datetime:
