@@ -186,7 +186,18 @@ class PrivateCluster:
             pid = int((self.datadir / "postmaster.pid").read_text().split("\n", 1)[0])
         except (OSError, ValueError):
             return None
-        return None if _zombie(pid) else pid
+        if _zombie(pid):
+            return None
+        # A stale postmaster.pid (a crashed server) may name a pid that now belongs to another
+        # process: only a postgres started on this data directory counts, so kill() can never
+        # reach anything else.
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return None
+        if not cmdline or not cmdline[0].endswith(b"postgres") or str(self.datadir).encode() not in cmdline:
+            return None
+        return pid
 
     def running(self) -> bool:
         return self.postmaster_pid() is not None

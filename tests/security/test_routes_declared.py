@@ -53,6 +53,7 @@ DECLARATIONS: dict[str, str] = {
     "core:approvals": "authenticated",
     "core:approval-detail": "authenticated",
     "core:audit": "audit.view_all",
+    "core:outbox": "audit.view_all",
     "core:history": "authenticated",
     "core:recycle-bin": "recycle.view",
     "core:recycle-restore": "recycle.view",
