@@ -28,6 +28,7 @@ every row (roles, defaults, seeded surveys, content types and permissions).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -156,6 +158,27 @@ def postgres_database(url: str, name: str) -> str:
                     raise
                 time.sleep(0.2)
     return _with_database(url, name)
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith(("postgres://", "postgresql://"))
+
+
+def backends() -> list[str]:
+    """What a process test runs on: SQLite always, PostgreSQL too when DATABASE_URL names one."""
+    return ["sqlite", "postgresql"] if is_postgres(os.environ.get("DATABASE_URL", "")) else ["sqlite"]
+
+
+@contextlib.contextmanager
+def postgres_copy(url: str, suffix: str) -> Iterator[str]:
+    """A migrated database ``<db>_<suffix>`` on ``url``'s server for the block (its URL); dropped
+    after it. The suffix keeps the SQLite and PostgreSQL CI runs, and each test, apart."""
+    name = f"{urlsplit(url).path.lstrip('/') or 'guanxi'}_{suffix}"
+    own = postgres_database(url, name)
+    try:
+        yield own
+    finally:
+        drop_postgres(url, name)
 
 
 # --- private clusters (tests/pgcluster.py) ------------------------------------------------------

@@ -40,7 +40,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -198,43 +197,33 @@ def _sqlite_database(tmp_path: Path) -> Iterator[dict[str, Any]]:
 def _postgres_database(url: str) -> Iterator[dict[str, Any]]:
     import psycopg
 
-    parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'guanxi'}_s22"
-    own = urlunsplit(parts._replace(path=f"/{name}"))
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    migrated.postgres_database(url, name)  # a copy of the session's migrated template
+    with migrated.postgres_copy(url, "s22") as own:
+        def destroy() -> None:
+            with psycopg.connect(own, autocommit=True) as db:
+                db.execute("DROP SCHEMA public CASCADE")
+                db.execute("CREATE SCHEMA public")
 
-    def destroy() -> None:
-        with psycopg.connect(own, autocommit=True) as db:
-            db.execute("DROP SCHEMA public CASCADE")
-            db.execute("CREATE SCHEMA public")
+        def writer_rows() -> int:
+            with psycopg.connect(own, autocommit=True) as db:
+                row = db.execute("SELECT count(*) FROM customers_accountattachment "
+                                 "WHERE original_name LIKE 'writer-%%'").fetchone()
+                return int(row[0]) if row else 0
 
-    def writer_rows() -> int:
-        with psycopg.connect(own, autocommit=True) as db:
-            row = db.execute("SELECT count(*) FROM customers_accountattachment "
-                             "WHERE original_name LIKE 'writer-%%'").fetchone()
-            return int(row[0]) if row else 0
+        def make_older() -> None:
+            with psycopg.connect(own, autocommit=True) as db:
+                for (table,) in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                           "AND tablename LIKE 'loyalty%%'").fetchall():
+                    db.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
+                db.execute("DELETE FROM django_migrations WHERE app = 'loyalty'")
 
-    def make_older() -> None:
-        with psycopg.connect(own, autocommit=True) as db:
-            for (table,) in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                                       "AND tablename LIKE 'loyalty%%'").fetchall():
-                db.execute(f'DROP TABLE IF EXISTS "{table}" CASCADE')
-            db.execute("DELETE FROM django_migrations WHERE app = 'loyalty'")
-
-    try:
         yield {"url": own, "destroy": destroy, "writer_rows": writer_rows, "vendor": "postgresql",
                "make_older": make_older}
-    finally:
-        with psycopg.connect(admin, autocommit=True) as db:
-            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _backends() -> list[str]:
     # The PostgreSQL suite runs the PostgreSQL drill; the SQLite suite (run beside it in CI)
     # the SQLite one: each once, to keep CI short.
-    url = os.environ.get("DATABASE_URL", "")
-    return ["postgresql"] if url.startswith(("postgres://", "postgresql://")) else ["sqlite"]
+    return ["postgresql"] if migrated.is_postgres(os.environ.get("DATABASE_URL", "")) else ["sqlite"]
 
 
 @pytest.fixture(params=_backends())

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -157,30 +156,16 @@ def _sqlite_database(tmp_path: Path) -> Iterator[tuple[str, Callable[[], int]]]:
 def _postgres_database(url: str) -> Iterator[tuple[str, Callable[[], int]]]:
     import psycopg
 
-    parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'guanxi'}_s16"
-    own = urlunsplit(parts._replace(path=f"/{name}"))
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    migrated.postgres_database(url, name)  # a copy of the session's migrated template
+    with migrated.postgres_copy(url, "s16") as own:
+        def count() -> int:
+            with psycopg.connect(own, autocommit=True) as db:
+                row = db.execute("SELECT count(*) FROM customers_importrowresult").fetchone()
+                return int(row[0]) if row else 0
 
-    def count() -> int:
-        with psycopg.connect(own, autocommit=True) as db:
-            row = db.execute("SELECT count(*) FROM customers_importrowresult").fetchone()
-            return int(row[0]) if row else 0
-
-    try:
         yield own, count
-    finally:
-        with psycopg.connect(admin, autocommit=True) as db:
-            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _backends() -> list[str]:
-    url = os.environ.get("DATABASE_URL", "")
-    return ["sqlite", "postgresql"] if url.startswith(("postgres://", "postgresql://")) else ["sqlite"]
-
-
-@pytest.fixture(params=_backends())
+@pytest.fixture(params=migrated.backends())
 def database(request: Any, tmp_path: Path) -> Iterator[tuple[str, Callable[[], int]]]:
     if request.param == "sqlite":
         yield from _sqlite_database(tmp_path)

@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -120,29 +120,15 @@ def _sqlite(tmp_path: Path) -> Iterator[tuple[str, Callable[[str], list[Any]], s
 def _postgres(url: str) -> Iterator[tuple[str, Callable[[str], list[Any]], str | None]]:
     import psycopg
 
-    parts = urlsplit(url)
-    name = f"{parts.path.lstrip('/') or 'guanxi'}_s17"
-    own = urlunsplit(parts._replace(path=f"/{name}"))
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    migrated.postgres_database(url, name)  # a copy of the session's migrated template
+    with migrated.postgres_copy(url, "s17") as own:
+        def query(sql: str) -> list[Any]:
+            with psycopg.connect(own, autocommit=True) as db:
+                return db.execute(sql).fetchall()  # type: ignore[arg-type]
 
-    def query(sql: str) -> list[Any]:
-        with psycopg.connect(own, autocommit=True) as db:
-            return db.execute(sql).fetchall()  # type: ignore[arg-type]
-
-    try:
         yield own, query, os.environ.get("REDIS_URL") or None
-    finally:
-        with psycopg.connect(admin, autocommit=True) as db:
-            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _backends() -> list[str]:
-    url = os.environ.get("DATABASE_URL", "")
-    return ["sqlite", "postgresql"] if url.startswith(("postgres://", "postgresql://")) else ["sqlite"]
-
-
-@pytest.fixture(params=_backends())
+@pytest.fixture(params=migrated.backends())
 def database(request: Any, tmp_path: Path) -> Iterator[tuple[str, Callable[[str], list[Any]], str | None]]:
     if request.param == "sqlite":
         yield from _sqlite(tmp_path)

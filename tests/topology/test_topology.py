@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -268,15 +268,16 @@ def wait_healthy(port: int, *, workers: bool = False, timeout: float = 60) -> di
 
 @pytest.fixture
 def topology(tmp_path: Path) -> Iterator[Topology]:
-    import psycopg
+
+    # As `guanxi migrate` leaves it (migrated once per session), dropped after the test.
+    with migrated.postgres_copy(DATABASE_URL, "topo") as own:
+        yield from _topology(own, tmp_path)
+
+
+def _topology(own: str, tmp_path: Path) -> Iterator[Topology]:
     import redis
 
-    parts = urlsplit(DATABASE_URL)
-    base = parts.path.lstrip("/") or "guanxi"
-    name = f"{base}_topo"
-    own = urlunsplit(parts._replace(path=f"/{name}"))
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    migrated.postgres_database(DATABASE_URL, name)  # as `guanxi migrate` leaves it, migrated once per session
+    name = urlsplit(own).path.lstrip("/")
     # This run's queue name and cache prefix in the shared Redis db (letters, digits and "_":
     # huey drops any other character from a queue name, and the clean-up below looks for it).
     prefix = f"{name}_{uuid.uuid4().hex[:8]}"
@@ -301,8 +302,6 @@ def topology(tmp_path: Path) -> Iterator[Topology]:
         for proc in topo.procs:
             proc.stop()
         topo.mark("stopped")
-        with psycopg.connect(admin, autocommit=True) as db:
-            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         client = redis.Redis.from_url(REDIS_URL)
         for pattern in (f"*{prefix}*",):
             keys = list(client.scan_iter(match=pattern, count=1000))
