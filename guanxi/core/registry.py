@@ -25,6 +25,9 @@ class Entry:
     # Called in the same transaction after a record of this type was changed, deleted or
     # restored: keeps columns of other records that are derived from it up to date.
     after_change: Callable[[Any], None] | None = None
+    # Called in the same transaction after a record of this type went to the recycle bin or came
+    # back from it (after after_change): for figures that depend only on which records are alive.
+    after_bin: Callable[[Any], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

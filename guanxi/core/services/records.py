@@ -103,13 +103,15 @@ def apply_update(*, actor: Any, obj: models.Model, changes: dict[str, Any], expe
     return delta
 
 
-def _after_change(obj: models.Model) -> None:
+def _after_change(obj: models.Model, *, binned: bool = False) -> None:
     try:
         entry = registry.get(obj._meta.model)
     except KeyError:
         return
     if entry.after_change is not None:
         entry.after_change(obj)
+    if binned and entry.after_bin is not None:
+        entry.after_bin(obj)
 
 
 @transaction.atomic
@@ -272,7 +274,7 @@ def record_delete(*, actor: Any, obj: SoftDeletable, expected_version: int | Non
         )
         if rows:
             audit.record(actor=actor, action="delete", obj=item)
-            _after_change(item)
+            _after_change(item, binned=True)
     obj.refresh_from_db()
     return obj
 
@@ -304,6 +306,6 @@ def record_restore(*, actor: Any, obj: SoftDeletable) -> SoftDeletable:
                         "(for example the credit code)."))
     for item in items:
         audit.record(actor=actor, action="restore", obj=item)
-        _after_change(item)
+        _after_change(item, binned=True)
     obj.refresh_from_db()
     return obj

@@ -139,9 +139,9 @@ def _validate_for_update(obj: Account, changes: dict[str, Any]) -> dict[str, Any
     return cleaned
 
 
-# Called in the same transaction after an account was changed, deleted or restored through the
-# generic machinery (the registry's hook): an app that derives figures from which accounts are
-# alive (the sales board) recounts them. ``listener(account)``.
+# Called in the same transaction after an account went to the recycle bin or came back from it
+# (the registry's after_bin hook): an app that derives figures from which accounts are alive (the
+# sales board) recounts them. An ordinary edit does not call it. ``listener(account)``.
 _ACCOUNT_LISTENERS: list[Callable[[Account], None]] = []
 
 
@@ -150,7 +150,7 @@ def register_account_listener(listener: Callable[[Account], None]) -> Callable[[
     return listener
 
 
-def _account_changed(account: Account) -> None:
+def _account_binned(account: Account) -> None:
     for listener in _ACCOUNT_LISTENERS:
         listener(account)
 
@@ -162,7 +162,7 @@ registry.register(registry.Entry(
     editable=EDITABLE,
     detail_url=lambda obj: f"/accounts/{obj.pk}/",
     validate=_validate_for_update,
-    after_change=_account_changed,
+    after_bin=_account_binned,
 ))
 
 
