@@ -52,6 +52,30 @@ def settled(data: Any) -> Any:
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a transactional test without serialized rollback.
+
+    Such a test's teardown flushes the tables and runs post_migrate, which writes the content
+    types and permissions again but not the roles and policies the data migrations seed: every
+    later test needing a role fails, and every later serialized-rollback test fails to load its
+    snapshot (UNIQUE constraint failed: django_content_type). Caught here, at collection, instead
+    of as dozens of errors far from the cause depending on the order the tests run in."""
+    wrong = []
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        kwargs = marker.kwargs if marker else {}
+        names = getattr(item, "fixturenames", [])
+        transactional = kwargs.get("transaction") or "transactional_db" in names or "live_server" in names
+        serialized = kwargs.get("serialized_rollback") or "django_db_serialized_rollback" in names
+        if transactional and not serialized:
+            wrong.append(item.nodeid)
+    if wrong:
+        raise pytest.UsageError(
+            "transactional tests must also ask for serialized rollback "
+            "(pytest.mark.django_db(transaction=True, serialized_rollback=True)):\n  " + "\n  ".join(wrong))
+
+
 @pytest.fixture(autouse=True)
 def _fast_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

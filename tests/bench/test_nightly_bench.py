@@ -43,7 +43,7 @@ def test_every_periodic_job_is_found() -> None:
             "rebuild_sales_months", "send_morning_digest", "expire_grants"} <= names
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_nightly_jobs_run_over_the_company_and_leave_it_unchanged(org: Any) -> None:
     from guanxi.customers.models import Account
 
