@@ -8,7 +8,7 @@
 # The unit files and the nginx site are cut out of docs/deploy.md itself (deploy/docblock.py), so
 # the drill tests what the guide says; only paths and ports are moved under $PREFIX so the drill
 # never touches a real installation. The guide's interactive steps (createuser --pwprompt,
-# createsuperuser) are done with their non-interactive forms. When systemd is not PID 1 (a
+# guanxi createadmin) are done with their non-interactive forms. When systemd is not PID 1 (a
 # container), each unit's ExecStart runs through deploy/run-unit.py, which applies the unit's
 # User, EnvironmentFile, Environment, RuntimeDirectory and its sandboxing (ProtectSystem=strict,
 # ReadWritePaths, PrivateTmp, ProtectHome, NoNewPrivileges) in a private mount namespace.
@@ -172,12 +172,13 @@ say "6. guanxi setup, check --deploy, the first administrator"
 "$GX" setup | tail -3
 "$GX" check --deploy 2>&1 | tee "$STATE/check.txt"
 grep -q "no issues" "$STATE/check.txt" || fail "guanxi check --deploy reported issues"
-# = guanxi createsuperuser, without the prompts
-sudo -u "$SYSUSER" env DJANGO_SUPERUSER_PASSWORD="$ADMIN_PASSWORD" sh -c \
-    "set -a; . $PREFIX/etc/guanxi/guanxi.env; set +a; exec $PREFIX/srv/guanxi/venv/bin/guanxi createsuperuser --no-input --username admin --email admin@example.com"
-ROLE_CMD=$(grep -o "guanxi shell -c \"from guanxi.core.models import Role, User;[^\"]*\"" "$DOC" | head -1)
-[ -n "$ROLE_CMD" ] || fail "the guide's administrator-role command is not in docs/deploy.md"
-eval "$GX ${ROLE_CMD#guanxi }"
+# the guide's guanxi createadmin without the prompts, as written there, through the wrapper
+grep -q "^guanxi createadmin  " "$DOC" || fail "section 6 of docs/deploy.md does not run guanxi createadmin"
+ADMIN_CMD=$(grep -o "^guanxi createadmin --no-input --username admin [^#]*" "$DOC" | head -1)
+[ -n "$ADMIN_CMD" ] || fail "the guide's non-interactive guanxi createadmin line is not in docs/deploy.md"
+export DJANGO_SUPERUSER_PASSWORD="$ADMIN_PASSWORD"
+eval "\"\$GX\" ${ADMIN_CMD#guanxi }"
+unset DJANGO_SUPERUSER_PASSWORD
 
 say "7. systemd units"
 mkdir -p "$PREFIX/etc/systemd/system"

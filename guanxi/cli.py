@@ -8,7 +8,8 @@
     guanxi bench            run the benchmark suite and write docs/benchmarks.md
     guanxi backup           one archive of the database and uploaded files (--to DIR|FILE, --keep N)
     guanxi restore ARCHIVE  check a backup, then put it back (--yes: do not ask)
-    guanxi <django command> any manage.py command, e.g. guanxi createsuperuser
+    guanxi createadmin      the first administrator (guanxi's administrator role); --no-input for scripts
+    guanxi <django command> any manage.py command, e.g. guanxi changepassword
 """
 
 from __future__ import annotations

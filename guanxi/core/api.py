@@ -17,11 +17,13 @@ from ninja import Field, NinjaAPI, Query, Router, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.pagination import CursorPagination, paginate
-from ninja.security import HttpBearer, django_auth
+from ninja.security import HttpBearer
+from ninja.security import SessionAuth as NinjaSessionAuth
+from ninja.utils import check_csrf
 from pydantic import ConfigDict
 
 from guanxi.core import registry, selectors
-from guanxi.core.errors import Invalid, NotFound, ServiceError
+from guanxi.core.errors import Forbidden, Invalid, NotFound, ServiceError
 from guanxi.core.models import AccessGrant, ChangeRequest, Department, Job, Notification, Role, Team, User
 from guanxi.core.permissions import AUTHENTICATED, PUBLIC
 from guanxi.core.permissions import declare as requires
@@ -38,11 +40,33 @@ class BearerAuth(HttpBearer):
         return user
 
 
+class SessionAuth(NinjaSessionAuth):
+    """The browser session; an unsafe method also needs the session's CSRF token.
+
+    The CSRF check guards a signed-in session against forged requests, so it runs only when
+    the session has signed the caller in: a request with no credentials at all is told to
+    sign in (401), not that a CSRF token is missing (403). (ninja checks CSRF first, whoever
+    is asking.)
+    """
+
+    def __call__(self, request: HttpRequest) -> Any:
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
+        return super().__call__(request)
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        if self.csrf and not getattr(request, "_ninja_csrf_exempt", False) and check_csrf(request):
+            raise Forbidden(_("The CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header, "
+                              "or use an API token."), code="csrf")
+        return request.COOKIES.get(self.param_name)
+
+
 api = NinjaAPI(
     title="guanxi API",
     version="1",
     urls_namespace="api",
-    auth=[BearerAuth(), django_auth],
+    auth=[BearerAuth(), SessionAuth()],
     openapi_url="/openapi.json",
     docs_url="/docs",
     description="REST API of guanxi. Authenticate with `Authorization: Bearer <token>` "
@@ -84,8 +108,10 @@ def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> Any:
 
 @api.exception_handler(AuthenticationError)
 def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> Any:
-    return api.create_response(request, error_body("unauthenticated", _("Sign in or send a valid API token.")),
-                               status=401)
+    response = api.create_response(request, error_body("unauthenticated", _("Sign in or send a valid API token.")),
+                                   status=401)
+    response["WWW-Authenticate"] = 'Bearer realm="guanxi"'  # a 401 names its scheme (RFC 9110 §11.6.1)
+    return response
 
 
 @api.exception_handler(HttpError)

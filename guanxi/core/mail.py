@@ -19,6 +19,9 @@ SENDING; once its claim is stale (``GUANXI_JOB_STALE_SECONDS``, at least four SM
 or at once when its process on this machine is gone) it is sent again, with the same Message-ID, which mail servers and
 clients use to recognise a duplicate. A worker killed at any other moment loses nothing and
 duplicates nothing.
+
+An administrator can send a failed or waiting mail again at once (``outbox_retry``, the
+"retry now" button of the outbox page): it waits again, due now, with a fresh count of attempts.
 """
 
 from __future__ import annotations
@@ -38,9 +41,13 @@ from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from guanxi.core import audit
+from guanxi.core.errors import Conflict, Forbidden, Invalid, NotFound
 from guanxi.core.jobs import dead_owners, stale_after, this_process
 from guanxi.core.models import Outbox
+from guanxi.core.permissions import has_perm
 
 log = logging.getLogger(__name__)
 BACKOFF_CAP = dt.timedelta(hours=6)
@@ -274,6 +281,41 @@ def deliver_pending(*, limit: int | None = None) -> int:
     finally:
         sender.close()
     return sent
+
+
+# --- By hand -------------------------------------------------------------------------------
+# The administrators' right: who runs the organisation runs its mail (the outbox page itself
+# is read with ``audit.view_all``, also theirs alone).
+RETRY_PERMISSION = "org.manage"
+
+
+@transaction.atomic
+def outbox_retry(*, actor: Any, outbox_id: int) -> Outbox:
+    """Send a failed or waiting mail again now (administrators): it waits again, due at once,
+    its attempts counted afresh, and the queue delivers it after commit. A mail sent or being
+    sent is refused: guanxi never sends a mail twice."""
+    if not has_perm(actor, RETRY_PERMISSION):
+        raise Forbidden()
+    row = Outbox.objects.select_for_update().defer("message").filter(pk=outbox_id).first()
+    if row is None:
+        raise NotFound()
+    if row.state == Outbox.State.SENT:
+        raise Invalid(_("This mail was sent at %(time)s; it is not sent again.") % {
+            "time": f"{timezone.localtime(row.sent_at):%Y-%m-%d %H:%M}" if row.sent_at else "?"})
+    if row.state == Outbox.State.SENDING:
+        raise Conflict(_("This mail is being sent right now; look again in a minute."))
+    now = timezone.now()
+    # Conditional on the state read: a sender that claimed the row meanwhile keeps it.
+    if not Outbox.objects.filter(pk=row.pk, state=row.state).update(
+            state=Outbox.State.PENDING, attempts=0, next_attempt_at=now, lease=None, claimed_at=None, owner=""):
+        raise Conflict(_("This mail is being sent right now; look again in a minute."))
+    audit.record(actor=actor, action="update", obj=row, object_repr=row.subject or row.key, note="retry now",
+                 changes={"state": [row.state, Outbox.State.PENDING.value], "attempts": [row.attempts, 0],
+                          "next_attempt_at": [audit.serialise(row.next_attempt_at), audit.serialise(now)]})
+    pk = row.pk
+    transaction.on_commit(lambda: _enqueue(pk))
+    row.refresh_from_db()
+    return row
 
 
 def purge_sent(*, now: dt.datetime | None = None) -> int:

@@ -26,6 +26,7 @@ urlpatterns = [
     path("approvals/<int:pk>/", views.approval_detail, name="approval-detail"),
     path("audit/", views.audit_search, name="audit"),
     path("outbox/", views.outbox, name="outbox"),
+    path("outbox/<int:pk>/retry/", views.outbox_retry, name="outbox-retry"),
     path("history/<str:record_type>/<str:pk>/", views.history, name="history"),
     path("recycle-bin/", views.recycle_bin, name="recycle-bin"),
     path("recycle-bin/<str:record_type>/<int:pk>/restore/", views.recycle_restore, name="recycle-restore"),

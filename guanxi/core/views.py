@@ -17,11 +17,11 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from guanxi.core import desk, registry, selectors
+from guanxi.core import desk, mail, registry, selectors
 from guanxi.core.errors import Invalid, NotFound, ServiceError
 from guanxi.core.forms import (
     AuditSearchForm,
@@ -358,7 +358,25 @@ def outbox(request: HttpRequest) -> HttpResponse:
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     return render(request, "core/outbox.html", {
         "page": page, "state": state, "q": q,
-        "states": [(value, label, counts.get(value, 0)) for value, label in states.choices]})
+        "states": [(value, label, counts.get(value, 0)) for value, label in states.choices],
+        "can_retry": has_perm(request.user, mail.RETRY_PERMISSION),
+        "retryable": {states.FAILED.value, states.PENDING.value}})
+
+
+@requires(mail.RETRY_PERMISSION)
+@require_POST
+def outbox_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    """The outbox page's "retry now": a failed or waiting mail goes out again at once."""
+    try:
+        mail.outbox_retry(actor=request.user, outbox_id=pk)
+    except NotFound:
+        raise
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("The mail is on its way again."))
+    back = {key: request.POST[key] for key in ("state", "q", "page") if request.POST.get(key)}
+    return redirect(reverse("core:outbox") + (f"?{urlencode(back)}" if back else ""))
 
 
 # --- Audit and history ---------------------------------------------------------------------------

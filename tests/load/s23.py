@@ -124,8 +124,7 @@ class Client:
             data = urlencode(body).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         if "csrftoken" in self.cookies:
-            # as a browser page's script sends it; without it an anonymous API write meets the CSRF
-            # check (403) before the sign-in check (401) the matrix specifies
+            # as a browser page's script sends it (a signed-in session's writes need it)
             headers["X-CSRFToken"] = self.cookies["csrftoken"]
         for attempt in (1, 2):
             conn = self._conn()

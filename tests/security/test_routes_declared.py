@@ -54,6 +54,7 @@ DECLARATIONS: dict[str, str] = {
     "core:approval-detail": "authenticated",
     "core:audit": "audit.view_all",
     "core:outbox": "audit.view_all",
+    "core:outbox-retry": "org.manage",
     "core:history": "authenticated",
     "core:recycle-bin": "recycle.view",
     "core:recycle-restore": "recycle.view",
