@@ -32,7 +32,7 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 LIST_LIMIT = 50  # overdue follow-ups and rating movements shown
 PEOPLE_LIMIT = 200  # rows of the per-salesperson table
-MOVES_READ = 2_000  # rating movements read and counted in Python before SQL counts them
+MOVES_READ = 2_000  # a person's rating movements read and counted in Python before SQL counts them
 WEEKLY_AFTER = 62  # longer periods chart contacts per week instead of per day
 
 
@@ -311,7 +311,8 @@ def _bucket(day: dt.date, unit: str) -> dt.date:
 
 def business_check(actor: Any, subject: Subject, period: Period, *, now: dt.datetime | None = None,
                    reach: Reach | None = None) -> BusinessCheck:
-    """Every figure of the business check of ``subject`` over ``period`` (seven or eight queries).
+    """Every figure of the business check of ``subject`` over ``period`` (eight queries for a
+    person, nine for a group).
 
     ``subject`` comes from :func:`subject_for` (so it is within the actor's reach); ``reach``
     names the people of a group's table (read again when not given).
@@ -405,12 +406,19 @@ def business_check(actor: Any, subject: Subject, period: Period, *, now: dt.date
         "owner__username", "contact_id", "contact__name")[:LIST_LIMIT]]
 
     # 4. Rating movements of their accounts in the period: up when the new grade is a better one.
-    #    The moves themselves are read newest first (one query) and counted here; only when
-    #    there are more than MOVES_READ of them does SQL count them instead.
+    #    Driven from their live accounts (the owner index) into each account's ratings through
+    #    the (account, -rated_at) index — the ratings of the whole company in the period are
+    #    many times more; only the general manager's company-wide check walks them by date.
+    #    A person's moves are read newest first as bare (id, grades) rows and counted here (by
+    #    SQL beyond MOVES_READ), then the newest LIST_LIMIT are read in full by id: reading the
+    #    account's name and the note for every move cost more than the scan. A group's are
+    #    counted by SQL per person, and its newest found by a walk back in time.
     rank = {code: i for i, code in enumerate(grades)}
-    moves = (_owned(AccountRating.objects.filter(account__deleted_at__isnull=True), owner_ids, "account__owner_id")
-             .filter(rated_at__gte=start_at, rated_at__lt=end_at).exclude(previous_grade="")
-             .exclude(previous_grade=F("grade")))
+    in_period = AccountRating.objects.filter(rated_at__gte=start_at, rated_at__lt=end_at).exclude(
+        previous_grade="").exclude(previous_grade=F("grade"))
+    by_date = _owned(in_period.filter(account__deleted_at__isnull=True), owner_ids, "account__owner_id")
+    by_account = by_date if owner_ids is None else in_period.filter(
+        account_id__in=_owned(Account.objects.all(), owner_ids).values("pk"))
 
     def direction(previous: str, grade: str) -> str:
         return "up" if rank.get(grade, len(rank)) < rank.get(previous, len(rank)) else "down"
@@ -424,17 +432,27 @@ def business_check(actor: Any, subject: Subject, period: Period, *, now: dt.date
             result.rating_down += n
             p.down += n
 
-    rows = list(moves.order_by("-rated_at", "-id").values(
-        "id", "account_id", "account__name", "account__owner_id", "rated_at", "previous_grade", "grade", "note",
-    )[:MOVES_READ + 1])
-    if len(rows) <= MOVES_READ:
-        for row in rows:
-            count(row["account__owner_id"], row["previous_grade"], row["grade"], 1)
-    else:
-        for row in moves.order_by().values("account__owner_id", "previous_grade", "grade").annotate(n=Count("id")):
+    shown = ("id", "account_id", "account__name", "rated_at", "previous_grade", "grade", "note")
+    if subject.is_group:
+        for row in (by_account.order_by().values("account__owner_id", "previous_grade", "grade")
+                    .annotate(n=Count("id"))):
             count(row["account__owner_id"], row["previous_grade"], row["grade"], row["n"])
-    result.rating_items = [{**row, "direction": direction(row["previous_grade"], row["grade"])}
-                           for row in rows[:LIST_LIMIT]]
+        listed = list(by_date.order_by("-rated_at", "-id").values(*shown)[:LIST_LIMIT])
+    else:
+        assert subject.user is not None
+        owner = subject.user.pk
+        moves = list(by_account.order_by("-rated_at", "-id").values_list("id", "previous_grade", "grade")
+                     [:MOVES_READ + 1])
+        if len(moves) <= MOVES_READ:
+            for _pk, previous, grade in moves:
+                count(owner, previous, grade, 1)
+        else:
+            for row in by_account.order_by().values("previous_grade", "grade").annotate(n=Count("id")):
+                count(owner, row["previous_grade"], row["grade"], row["n"])
+        newest = [pk for pk, _previous, _grade in moves[:LIST_LIMIT]]
+        found = {row["id"]: row for row in AccountRating.objects.filter(pk__in=newest).values(*shown)} if newest else {}
+        listed = [found[pk] for pk in newest if pk in found]
+    result.rating_items = [{**row, "direction": direction(row["previous_grade"], row["grade"])} for row in listed]
 
     # 5. The per-salesperson table of a group: everyone counted above, busiest book first.
     if subject.is_group and people:

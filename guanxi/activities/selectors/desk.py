@@ -11,13 +11,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from guanxi.activities.models import DeskPreference, FollowUp
 from guanxi.activities.selectors import care as care_selectors
 from guanxi.activities.selectors import followup_scope
 from guanxi.activities.selectors.care import CareEvent
+from guanxi.core import desk
 from guanxi.core.models import Notification
 from guanxi.core.paginator import capped_count
 from guanxi.core.permissions import has_perm
@@ -62,13 +63,19 @@ ROW_FIELDS = ("id", "version", "title", "due_at", "state", "owner_id", "account_
               "account__name", "contact__id", "contact__name")
 
 
-def _rows(qs: QuerySet[FollowUp], limit: int) -> list[FollowUp]:
-    return list(qs.select_related("account", "contact").only(*ROW_FIELDS).order_by("due_at", "id")[:limit])
+def _first_ids(qs: QuerySet[FollowUp], limit: int) -> QuerySet[FollowUp, Any]:
+    return qs.order_by("due_at", "id").values("pk")[:limit]
 
 
 def _count(qs: QuerySet[FollowUp], rows: list[FollowUp], limit: int) -> tuple[int, bool]:
     """Fewer rows than the limit are all there is; only a full page asks the database (capped)."""
     return (len(rows), False) if len(rows) < limit else capped_count(qs, COUNT_CAP)
+
+
+def due_counts(user: Any, now: dt.datetime) -> dict[str, Any]:
+    """My overdue and due-today follow-ups as capped counts (SQL expressions: the desk's facts)."""
+    return {"overdue": desk.CappedCount(my_overdue(user, now), COUNT_CAP),
+            "today": desk.CappedCount(my_due_today(user, now), COUNT_CAP)}
 
 
 @dataclass
@@ -83,12 +90,31 @@ class DueFollowUps:
         return not self.overdue and not self.today
 
 
-def due_followups(user: Any, now: dt.datetime, *, limit: int = 10) -> DueFollowUps:
-    """My open follow-ups: overdue (oldest first) and due later today. Two to four small queries."""
+def due_followups(user: Any, now: dt.datetime, *, limit: int = 10,
+                  counts: dict[str, Any] | None = None) -> DueFollowUps:
+    """My open follow-ups: overdue (oldest first) and due later today.
+
+    One query reads the rows of both lists (the first ``limit`` of each, by the partial index
+    of open follow-ups); ``counts`` are the capped counts of ``due_counts`` when the caller has
+    read them already (the desk), otherwise a full list asks for its count (two more at most).
+    """
     overdue, today = my_overdue(user, now), my_due_today(user, now)
-    late, due = _rows(overdue, limit), _rows(today, limit)
-    return DueFollowUps(overdue=late, overdue_count=_count(overdue, late, limit),
-                        today=due, today_count=_count(today, due, limit))
+    if counts is not None and not counts.get("overdue") and not counts.get("today"):
+        rows: list[FollowUp] = []
+    else:
+        rows = list(FollowUp.objects.filter(Q(pk__in=_first_ids(overdue, limit)) | Q(pk__in=_first_ids(today, limit)))
+                    .select_related("account", "contact").only(*ROW_FIELDS).order_by("due_at", "id"))
+    late = [f for f in rows if f.due_at < now]
+    due = [f for f in rows if f.due_at >= now]
+    if counts is not None:
+        late_count, due_count = desk.capped(counts.get("overdue"), COUNT_CAP), desk.capped(counts.get("today"), COUNT_CAP)
+    else:
+        late_count, due_count = _count(overdue, late, limit), _count(today, due, limit)
+    return DueFollowUps(overdue=late, overdue_count=late_count, today=due, today_count=due_count)
+
+
+# What a new-customer or back-in-pool row shows (not the account's 60 columns).
+CHANGE_FIELDS = ("id", "account_id", "kind", "at", "account__id", "account__name")
 
 
 def _distinct_accounts(changes: list[OwnershipChange], limit: int) -> list[OwnershipChange]:
@@ -110,25 +136,42 @@ def new_accounts(user: Any, now: dt.datetime, *, days: int = NEW_ACCOUNT_DAYS, l
     since = now - dt.timedelta(days=days)
     changes = (OwnershipChange.objects.filter(to_user_id=user.pk, kind__in=NEW_KINDS, at__gte=since,
                                               account__owner_id=user.pk, account__deleted_at__isnull=True)
-               .select_related("account").order_by("-at", "-id")[:limit * 3])
+               .select_related("account").only(*CHANGE_FIELDS).order_by("-at", "-id")[:limit * 3])
     return _distinct_accounts(list(changes), limit)
 
 
-def pool_returning(user: Any, now: dt.datetime, *, limit: int = 8) -> list[Account]:
+def pool_facts(user: Any) -> dict[str, Any]:
+    """Whether any of my accounts was announced to return to the pool, and the pool settings
+    that say when (SQL expressions: the desk's facts)."""
+    settings = PoolSettings.objects.order_by("pk")
+    return {"announced": Exists(Account.objects.filter(owner_id=user.pk, pool_notice_at__isnull=False)),
+            "auto_return": Subquery(settings.values("auto_return")[:1]),
+            "notice_days": Subquery(settings.values("notice_days")[:1])}
+
+
+def pool_returning(user: Any, now: dt.datetime, *, limit: int = 8,
+                   known: dict[str, Any] | None = None) -> list[Account]:
     """My accounts announced to return to the pool unless followed up, soonest first.
 
     Each carries ``returns_at``: the earliest it can return (announcement + notice days).
-    Two queries (the pool settings and the accounts, on the owner index).
+    Two queries (the pool settings and the accounts, on the owner index); with ``known``
+    (``pool_facts`` read by the desk) one at most.
     """
-    settings = PoolSettings.current()
-    if not settings.auto_return:
+    if known is not None and known.get("auto_return") is not None and known.get("notice_days") is not None:
+        auto_return, notice_days = bool(known["auto_return"]), int(known["notice_days"])
+        if not known.get("announced"):
+            return []
+    else:
+        settings = PoolSettings.current()
+        auto_return, notice_days = settings.auto_return, settings.notice_days
+    if not auto_return:
         return []
     rows = list(Account.objects.filter(owner_id=user.pk, pool_notice_at__isnull=False)
                 .only("id", "name", "code", "pool_notice_at", "last_activity_at")
                 .order_by("pool_notice_at", "id")[:limit])
     for account in rows:
         assert account.pool_notice_at is not None
-        account.returns_at = account.pool_notice_at + dt.timedelta(days=settings.notice_days)  # type: ignore[attr-defined]
+        account.returns_at = account.pool_notice_at + dt.timedelta(days=notice_days)  # type: ignore[attr-defined]
     return rows
 
 
@@ -141,7 +184,7 @@ def back_in_pool(now: dt.datetime, *, days: int = NEW_ACCOUNT_DAYS, limit: int =
     since = now - dt.timedelta(days=days)
     changes = (OwnershipChange.objects.filter(to_user__isnull=True, kind__in=BACK_IN_POOL_KINDS, at__gte=since,
                                               account__owner__isnull=True, account__deleted_at__isnull=True)
-               .select_related("account").order_by("-at", "-id")[:limit * 3])
+               .select_related("account").only(*CHANGE_FIELDS).order_by("-at", "-id")[:limit * 3])
     return _distinct_accounts(list(changes), limit)
 
 
@@ -149,6 +192,11 @@ def wants_digest(user: Any) -> bool:
     """The morning digest is on unless the user switched it off."""
     value = DeskPreference.objects.filter(user_id=user.pk).values_list("morning_digest", flat=True).first()
     return True if value is None else bool(value)
+
+
+def digest_fact(user: Any) -> Subquery:
+    """``wants_digest`` as an SQL expression (NULL: never switched, so on)."""
+    return Subquery(DeskPreference.objects.filter(user_id=user.pk).order_by("pk").values("morning_digest")[:1])
 
 
 def unread_notifications(user: Any, *, limit: int = 10) -> tuple[list[Notification], tuple[int, bool]]:

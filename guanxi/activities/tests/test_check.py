@@ -131,15 +131,23 @@ def test_a_salespersons_figures_over_thirty_days(org: Any, book: Any) -> None:
     assert check.series[-1]["date"] == timezone.localdate()
 
 
-def test_many_rating_moves_are_counted_by_sql_with_the_same_result(org: Any, book: Any,
+def test_many_rating_moves_are_counted_by_sql_with_the_same_result(org: Any, book: Any, account_factory: Any,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    gone = account_factory(org.salesperson, name="回收站里的公司", grade="A")
+    rating(gone, 2, "C", "A")
+    gone.deleted_at = ago(1)
+    gone.save(update_fields=["deleted_at"])  # its moves count no more, in either way of counting
+    read = check_of(org.manager, user=org.salesperson.pk)  # a person's moves: read and counted here
     monkeypatch.setattr(reads, "MOVES_READ", 1)
-    check = check_of(org.manager)
-    assert (check.rating_up, check.rating_down) == (1, 2)
-    assert len(check.rating_items) == 2  # the list stops at what was read
-    monkeypatch.setattr(reads, "MOVES_READ", 2_000)
-    check = check_of(org.manager)
-    assert (check.rating_up, check.rating_down) == (1, 2) and len(check.rating_items) == 3
+    counted = check_of(org.manager, user=org.salesperson.pk)  # more than MOVES_READ: counted by SQL
+    assert (counted.rating_up, counted.rating_down) == (read.rating_up, read.rating_down) == (1, 1)
+    assert len(counted.rating_items) == 2  # the list stops at what was read
+    # A group's moves are always counted by SQL; its list is the newest, however many there are.
+    team = check_of(org.manager)
+    assert (team.rating_up, team.rating_down) == (1, 2) and len(team.rating_items) == 3
+    assert [r["account_id"] for r in team.rating_items] == [book.b1.pk, book.a1.pk, book.mate.pk]
+    assert {(p.user_id, p.up, p.down) for p in team.people if p.up or p.down} == {
+        (org.salesperson.pk, 1, 1), (org.teammate.pk, 0, 1)}
 
 
 def test_a_shorter_period_counts_less(org: Any, book: Any) -> None:
@@ -333,3 +341,32 @@ def test_the_query_count_does_not_grow_with_the_team(org: Any, book: Any, login:
     assert after == before
     # The shell (session, user, roles, reach, notifications) and one query per figure.
     assert after[0] <= 15 and after[1] <= 14, after
+
+
+def test_a_salespersons_check_costs_the_same_queries_however_many_rows(org: Any, book: Any, login: Any,
+                                                                        account_factory: Any) -> None:
+    """B4: the manager's check of one salesperson over 30 days, with more rows of every list
+    than a page shows (LIST_LIMIT), stays within 15 queries."""
+    client = login(org.manager)
+    params = {"user": org.salesperson.pk, "days": 30}
+
+    def count() -> tuple[int, str]:
+        client.get("/activities/check/", params)  # warm
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get("/activities/check/", params)
+        assert response.status_code == 200
+        return len(ctx.captured_queries), response.content.decode()
+
+    few, _html = count()
+    for i in range(reads.LIST_LIMIT + 5):
+        account = account_factory(org.salesperson, grade="AB"[i % 2])
+        contact(account, org.salesperson, i % 20 + 1, kind="call")
+        followup(account, org.salesperson, i % 20 + 1, source="cadence")
+        rating(account, i % 20 + 1, "C", account.grade)
+    many, html = count()
+    assert few == many <= 15, (few, many)
+    check = check_of(org.manager, user=org.salesperson.pk)
+    assert len(check.rating_items) == len(check.overdue_items) == reads.LIST_LIMIT
+    assert check.rating_up == reads.LIST_LIMIT + 5 + 1  # with a1's move of the book
+    moves = html.split('data-testid="rating-moves"')[1].split("</table>")[0]
+    assert moves.count("<tr><td") == reads.LIST_LIMIT

@@ -31,14 +31,17 @@ def built(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, An
         yield settled(demo.build_demo("S", now=NOW))
 
 
-def snapshot() -> list[tuple[Any, ...]]:
+def snapshot(leave_out: set[int] | frozenset[int] = frozenset()) -> list[tuple[Any, ...]]:
+    """The history rows, those of the accounts ``leave_out`` left out (with their last contact date)."""
     people = Interaction.their_people.through.objects
     return [
-        *Interaction.all_objects.order_by("pk").values_list("pk", "account_id", "owner_id", "kind", "purpose",
-                                                            "occurred_at", "summary", "outcome", "agreements"),
-        *people.order_by("interaction_id", "contact_id").values_list("interaction_id", "contact_id"),
-        *FollowUp.all_objects.order_by("account_id", "due_at", "title").values_list(
+        *Interaction.all_objects.exclude(account_id__in=leave_out).order_by("pk").values_list(
+            "pk", "account_id", "owner_id", "kind", "purpose", "occurred_at", "summary", "outcome", "agreements"),
+        *people.exclude(interaction__account_id__in=leave_out).order_by("interaction_id", "contact_id").values_list(
+            "interaction_id", "contact_id"),
+        *FollowUp.all_objects.exclude(account_id__in=leave_out).order_by("account_id", "due_at", "title").values_list(
             "account_id", "owner_id", "title", "due_at", "state", "source", "interaction_id", "done_at"),
+        *Account.all_objects.exclude(pk__in=leave_out).order_by("pk").values_list("pk", "last_activity_at"),
     ]
 
 
@@ -108,15 +111,24 @@ def test_a_second_build_writes_nothing_and_an_interrupted_one_resumes_identicall
         built: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     again = demo.build_demo("S", now=NOW)
     assert again["created"] is False and again["interactions"] == built["interactions"]
+    # The build wrote each batch's history with its accounts; the separate pass (for a company
+    # built before it had a history) writes the very same rows. The named salespeople's
+    # hand-written day (written through the services, at the real time) is left out.
+    showcase = set(Interaction.all_objects.filter(created_at__gt=NOW).values_list("account_id", flat=True)) | set(
+        FollowUp.all_objects.filter(updated_at__gt=NOW).values_list("account_id", flat=True))
+    assert 0 < len(showcase) < 20
+    with_accounts = snapshot(leave_out=showcase)
 
     def wipe() -> None:
         Interaction.their_people.through.objects.all().delete()
         FollowUp.all_objects.all().delete()
         Interaction.all_objects.all().delete()
         CodeSequence.objects.filter(name=demo.ACTIVITY_MARKER).update(value=0)
+        Account.all_objects.update(last_activity_at=None)
 
     wipe()
     demo._insert_activities(demo.DEFAULT_SEED, NOW, None)
+    assert snapshot(leave_out=showcase) == with_accounts
     whole = snapshot()
     wipe()
     # Interrupted after three committed batches of 300 accounts, then run again.

@@ -22,9 +22,10 @@ from guanxi.customers.models import Contact, OwnershipChange
 
 pytestmark = pytest.mark.django_db
 
-# The desk's panels read one or two small queries each; with the session, the user, roles,
-# the shell (rights, unread badge) that is about 25. It must never grow with the rows.
-DESK_BUDGET = 30
+# BENCHMARKS.md: no page issues more than 15 queries. The panels' counts and flags come in one
+# statement (the desk's facts), their lists one query each; with the session, the user, roles,
+# access and the shell's unread badge that is about 12. It must never grow with the rows.
+DESK_BUDGET = 15
 
 
 @pytest.fixture(autouse=True)
@@ -145,6 +146,31 @@ def test_snooze_moves_to_tomorrow_morning_and_re_arms_the_overdue_notice(org, lo
     client.post(f"/activities/desk/followups/{item.pk}/snooze/", {"version": item.version, "to": "someday"})
     item.refresh_from_db()
     assert item.version == before
+
+
+def test_the_rows_buttons_post_one_shared_form(org, login, account_factory):
+    """Each row's buttons name the panel's one form (its CSRF token written once) and post to
+    their own address with the row's version; without JavaScript the browser does the same."""
+    account = account_factory(org.salesperson)
+    items = [followup(account, org.salesperson, f"回访{i}", timezone.now() - dt.timedelta(hours=i + 1))
+             for i in range(3)]
+    client = login(org.salesperson)
+    html = desk_html(client)
+    panel = html[html.index('id="desk-followups"'):].split("</section>")[0]
+    assert panel.count('id="desk-followup-actions"') == 1 and panel.count("csrfmiddlewaretoken") == 1
+    item = items[0]
+    week = f"/activities/desk/followups/{item.pk}/snooze/?to=week"
+    assert (f'form="desk-followup-actions" formaction="{week}" hx-post="{week}" name="version" '
+            f'value="{item.version}" data-testid="week-{item.pk}"') in panel
+    # What the button sends: the shared form's token, its own name and value, to its formaction.
+    response = client.post(week, {"version": item.version})
+    assert response.status_code == 302
+    item.refresh_from_db()
+    assert item.due_at == local(timezone.localdate() + dt.timedelta(days=7), 9)
+    done = f"/activities/desk/followups/{items[1].pk}/done/"
+    assert f'formaction="{done}"' in panel
+    assert client.post(done, {"version": items[1].version}).status_code == 302
+    assert FollowUp.objects.get(pk=items[1].pk).state == FollowUp.State.DONE
 
 
 def test_hidden_follow_up_answers_404_and_nothing_changes(org, login, account_factory):
@@ -274,6 +300,50 @@ def test_apps_add_panels_in_order_and_a_provider_may_hide_its_panel(org, login):
     assert "test.first" not in [p.key for p in desk.panels()]
 
 
+def test_the_panels_facts_come_in_one_statement(org, login, account_factory, noon):
+    """Every panel's counts and flags are columns of one SELECT; a panel fetched on its own
+    (or a provider called directly) reads its fact alone."""
+    account = account_factory(org.salesperson)
+    followup(account, org.salesperson, "逾期", noon - dt.timedelta(days=1))
+    followup(account, org.salesperson, "今天", noon + dt.timedelta(minutes=5))
+    asked: list[str] = []
+
+    @desk.fact("test.counter")
+    def counter(user: Any, now: dt.datetime) -> dict[str, Any] | None:
+        asked.append(user.username)
+        if not user.has_role("salesperson"):
+            return None
+        return {"mine": desk.CappedCount(FollowUp.objects.filter(owner_id=user.pk), 1)}
+
+    try:
+        with CaptureQueriesContext(connection) as ctx:
+            shown = desk.panels_for(org.salesperson, noon)
+        facts = [q["sql"] for q in ctx.captured_queries if "fact_0" in q["sql"]]
+        assert len(facts) == 1 and asked == ["sales"]
+        assert "activities_followup" in facts[0] and "activities_deskpreference" in facts[0]
+        panel = next(p for p in shown if p.key == "activities.followups")
+        assert panel.context["due"].overdue_count == (1, False) and panel.context["due"].today_count == (1, False)
+        # Outside the desk: one query for the one fact; a capped count says "more than".
+        with CaptureQueriesContext(connection) as ctx:
+            assert desk.facts(org.salesperson, noon, "test.counter") == {"mine": 2}
+        assert len(ctx.captured_queries) == 1
+        assert desk.capped(2, 1) == (1, True) and desk.capped(None, 1) == (0, False)
+        assert desk.facts(org.manager, noon, "test.counter") is None
+        assert desk.facts(org.salesperson, noon, "test.unknown") is None
+    finally:
+        desk.unregister_fact("test.counter")
+
+
+def test_a_panel_provided_outside_the_desk_reads_its_facts_itself(org, account_factory, noon):
+    account = account_factory(org.salesperson)
+    followup(account, org.salesperson, "逾期", noon - dt.timedelta(days=1))
+    panel = desk.get("activities.followups")
+    assert panel is not None
+    context = panel.provide(org.salesperson, noon)
+    assert context is not None and context["due"].overdue_count == (1, False)
+    assert [f.title for f in context["rows"]] == ["逾期"] and context["rows"][0].overdue_row
+
+
 # --- Speed: no N+1 ----------------------------------------------------------------------------------
 def _fill(org: Any, account_factory: Any, n: int, tag: str) -> None:
     now = timezone.now()
@@ -299,14 +369,17 @@ def _count(client: Any) -> int:
 
 def test_the_desk_costs_the_same_queries_however_many_rows(org, login, account_factory):
     client = login(org.salesperson)
+    empty = _count(client)  # nothing to list: the facts say so, and the lists are not asked
     _fill(org, account_factory, 2, "少")
-    few = _count(client)  # short lists need no count: fewer rows than the limit are all there is
+    few = _count(client)
     _fill(org, account_factory, 10, "多")
-    full = _count(client)  # 12 of each: the panels are full, the counts are asked (capped)
+    full = _count(client)  # 12 of each: the panels are full, the counts capped
     _fill(org, account_factory, 10, "更多")
     more = _count(client)
-    assert few <= full == more, (few, full, more)
+    assert empty < few == full == more, (empty, few, full, more)
     assert full <= DESK_BUDGET, full
+    html = desk_html(client)
+    assert "22 overdue" in html and "22 due today" in html and "All overdue follow-ups" in html
     care = client.get("/desk/activities.care/")  # the lazy panel, on its own
     with CaptureQueriesContext(connection) as ctx:
         assert client.get("/desk/activities.care/").status_code == 200

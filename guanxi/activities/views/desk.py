@@ -8,6 +8,7 @@ them. Each reads one or two small indexed queries (selectors/desk.py).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -32,12 +33,47 @@ CARE_DAYS = 7
 
 
 # --- Panels ----------------------------------------------------------------------------------
+@desk.fact("activities")
+def desk_facts(user: Any, now: dt.datetime) -> dict[str, Any]:
+    """The panels' counts and flags, read with every other panel's in one statement."""
+    found: dict[str, Any] = {"digest": reads.digest_fact(user)}
+    if has_perm(user, "followup.view"):
+        found.update(reads.due_counts(user, now))
+    if has_perm(user, "account.view"):
+        found.update(reads.pool_facts(user))
+    return found
+
+
+def _pk_url(name: str) -> Callable[[int], str]:
+    """The URL of route ``name`` for any pk: reversed once per panel, then joined per row."""
+    prefix, suffix = reverse(name, args=[0]).rsplit("/0/", 1)
+    return lambda pk: f"{prefix}/{pk}/{suffix}"
+
+
+def _rows(due: reads.DueFollowUps) -> list[Any]:
+    """The panel's rows (overdue first), each with its links; the last overdue row says whether
+    more are overdue than shown."""
+    account_url, detail_url = _pk_url("customers:account-detail"), _pk_url("activities:followup-detail")
+    done_url, snooze_url = _pk_url("activities:desk-followup-done"), _pk_url("activities:desk-followup-snooze")
+    rows: list[Any] = [*due.overdue, *due.today]
+    for i, f in enumerate(rows):
+        f.overdue_row = i < len(due.overdue)
+        f.more_overdue = False
+        f.account_url, f.detail_url = account_url(f.account_id), detail_url(f.pk)
+        f.done_url, f.snooze_url = done_url(f.pk), snooze_url(f.pk)
+    if due.overdue and due.overdue_count[0] > len(due.overdue):
+        due.overdue[-1].more_overdue = True  # type: ignore[attr-defined]
+    return rows
+
+
 @desk.register("activities.followups", template="activities/desk_followups.html", order=10, width="wide")
 def followups_panel(user: Any, now: dt.datetime) -> dict[str, Any] | None:
     if not has_perm(user, "followup.view"):
         return None
+    due = reads.due_followups(user, now, counts=desk.facts(user, now, "activities"))
     return {
-        "due": reads.due_followups(user, now),
+        "due": due,
+        "rows": _rows(due),
         "log_url": reverse("activities:interaction-create"),
         "overdue_url": desk_services.overdue_list_url(),
         "list_url": reverse("activities:followup-list"),
@@ -53,7 +89,8 @@ def new_accounts_panel(user: Any, now: dt.datetime) -> dict[str, Any] | None:
 
 @desk.register("activities.pool", template="activities/desk_pool.html", order=40)
 def pool_panel(user: Any, now: dt.datetime) -> dict[str, Any] | None:
-    returning = reads.pool_returning(user, now) if has_perm(user, "account.view") else []
+    returning = (reads.pool_returning(user, now, known=desk.facts(user, now, "activities"))
+                 if has_perm(user, "account.view") else [])
     back = reads.back_in_pool(now) if has_perm(user, "pool.view") else []
     if not returning and not back and not has_perm(user, "pool.view"):
         return None
@@ -62,7 +99,8 @@ def pool_panel(user: Any, now: dt.datetime) -> dict[str, Any] | None:
 
 @desk.register("activities.digest", template="activities/desk_digest.html", order=95)
 def digest_panel(user: Any, now: dt.datetime) -> dict[str, Any]:
-    return {"on": reads.wants_digest(user), "has_email": bool(user.email)}
+    value = (desk.facts(user, now, "activities") or {}).get("digest")  # NULL: never switched off
+    return {"on": value is None or bool(value), "has_email": bool(user.email)}
 
 
 # Lazy: matching birthdays by month and day reads every contact of one's accounts (about
@@ -110,9 +148,11 @@ def followup_done(request: HttpRequest, pk: int) -> HttpResponse:
 @requires("followup.change")
 @require_POST
 def followup_snooze(request: HttpRequest, pk: int) -> HttpResponse:
-    """Move a follow-up to tomorrow or a week from today, at nine in the morning."""
+    """Move a follow-up to tomorrow or a week from today, at nine in the morning.
+
+    ``to`` comes in the form, or in the URL when the desk's shared form posts the row's button."""
     followup = get_one(followup_scope, request.user, pk)
-    days = {"tomorrow": 1, "week": 7}.get(request.POST.get("to", ""))
+    days = {"tomorrow": 1, "week": 7}.get(request.POST.get("to") or request.GET.get("to", ""))
     if days is None:
         return _answer(request, _("Choose when to do it."), ok=False)
     day = timezone.localdate() + dt.timedelta(days=days)

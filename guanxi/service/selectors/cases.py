@@ -232,6 +232,13 @@ def get_handover(user: Any, pk: Any) -> Handover:
 DESK_ROWS = 8
 
 
+def owned_open_cases(user: Any) -> QuerySet[Case]:
+    """The open cases ``user`` owns (on a live account, or none): "My open cases" lists them,
+    and the SLA panel's own cases are among them."""
+    return (Case.objects.filter(owner_id=user.pk, state__in=OPEN)
+            .filter(Q(account__isnull=True) | Q(account__deleted_at__isnull=True)))
+
+
 def my_open_cases(user: Any, limit: int = DESK_ROWS) -> list[Case]:
     """My open cases, the nearest due time first: the first response while unanswered, or the
     resolution, whichever comes sooner (cases without timers last)."""
@@ -239,16 +246,17 @@ def my_open_cases(user: Any, limit: int = DESK_ROWS) -> list[Case]:
     response = CaseWhen(When(first_responded_at__isnull=True, first_response_due__isnull=False,
                           then=F("first_response_due")), default=far, output_field=DateTimeField())
     nearest = Least(response, Coalesce(F("resolution_due"), far, output_field=DateTimeField()))
-    qs = (Case.objects.filter(owner_id=user.pk, state__in=OPEN)
-          .filter(Q(account__isnull=True) | Q(account__deleted_at__isnull=True))
-          .select_related("account", "sla_policy").annotate(nearest=nearest).order_by("nearest", "id"))
+    qs = (owned_open_cases(user).select_related("account", "sla_policy").annotate(nearest=nearest)
+          .order_by("nearest", "id"))
     return list(qs[:limit])
 
 
+def handovers_offered(user: Any) -> QuerySet[Handover]:
+    return Handover.objects.filter(to_user_id=user.pk, state=Handover.State.OFFERED, case__deleted_at__isnull=True)
+
+
 def handovers_waiting(user: Any, limit: int = DESK_ROWS) -> list[Handover]:
-    return list(Handover.objects.filter(to_user_id=user.pk, state=Handover.State.OFFERED,
-                                        case__deleted_at__isnull=True)
-                .select_related("case", "from_user").order_by("-id")[:limit])
+    return list(handovers_offered(user).select_related("case", "from_user").order_by("-id")[:limit])
 
 
 def reviews_waiting(user: Any, limit: int = DESK_ROWS) -> list[Case]:

@@ -14,10 +14,11 @@ a few dozen steps, never a walk minute by minute.
 
 Times are aware datetimes in the project's time zone (``TIME_ZONE``, Asia/Shanghai); a
 naive datetime is read as local time. A start outside working hours begins at the next
-opening. The loaded calendar is kept per process, keyed by a stamp read from the database
-(the calendar row's version and time, the holidays' latest change and count): a change
-made by another process, or undone by a rolled-back transaction, is seen at the next call;
-the services here also drop the cached copy at once.
+opening. The loaded calendar is kept per process, keyed by a stamp read from the database in
+one small statement (the calendar row's version and time, the holidays' latest change, count
+and highest id): a change made by another process, or undone by a rolled-back transaction,
+is seen at the next call; the services here also drop the cached copy at once. Pages that
+have nothing to colour (a desk without cases) do not ask for the calendar at all.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max
+from django.db.models import F, Func, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -239,9 +240,16 @@ def calendar_row() -> ServiceCalendar:
 
 
 def _stamp() -> Any:
-    row = ServiceCalendar.objects.order_by("id").values_list("id", "version", "updated_at").first()
-    holidays = Holiday.objects.aggregate(last=Max("updated_at"), n=Count("id"), top=Max("id"))
-    return row, holidays["last"], holidays["n"], holidays["top"]
+    """What the cached calendar is valid for, in one statement: the calendar row's id, version
+    and time, and the holidays' latest change, count and highest id (every insert, edit or
+    delete of a holiday moves one of them, whoever made it). None without a calendar row."""
+    holidays = Holiday.objects.order_by()
+    return (ServiceCalendar.objects.order_by("id").values_list(
+        "id", "version", "updated_at",
+        Subquery(holidays.order_by("-updated_at").values("updated_at")[:1]),
+        Subquery(holidays.values(n=Func(F("id"), function="COUNT"))),
+        Subquery(holidays.order_by("-id").values("id")[:1]),
+    ).first())
 
 
 def current() -> Calendar:
@@ -249,7 +257,7 @@ def current() -> Calendar:
     global _cached
     stamp = _stamp()
     cached = _cached
-    if cached is not None and cached[0] == stamp and stamp[0] is not None:
+    if cached is not None and stamp is not None and cached[0] == stamp:
         return cached[1]
     row = calendar_row()
     holidays = {day: (kind, name) for day, kind, name in Holiday.objects.values_list("day", "type", "name")}

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from guanxi.core.errors import Conflict, Forbidden, Invalid
@@ -199,6 +200,18 @@ def test_a_change_made_elsewhere_is_seen_too(db: Any) -> None:
     assert calendars.is_working_day(dt.date(2026, 3, 3))
     Holiday.objects.create(day=dt.date(2026, 3, 3), type=Holiday.Type.HOLIDAY, name="x")
     assert not calendars.is_working_day(dt.date(2026, 3, 3))
+    Holiday.objects.filter(day=dt.date(2026, 3, 3)).delete()  # removed elsewhere: the count moves
+    assert calendars.is_working_day(dt.date(2026, 3, 3))
+    ServiceCalendar.objects.update(weekdays="1234567", version=F("version") + 1)
+    assert calendars.is_working_day(dt.date(2026, 3, 7))
+
+
+def test_the_held_calendar_costs_one_small_statement(db: Any, django_assert_num_queries: Any) -> None:
+    calendars.current()
+    with django_assert_num_queries(1):
+        held = calendars.current()
+    with django_assert_num_queries(1):
+        assert calendars.current() is held  # unchanged: the same copy, not built again
 
 
 # --- Business hours -----------------------------------------------------------------------

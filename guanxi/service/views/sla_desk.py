@@ -3,7 +3,7 @@
 It reads the columns the sweep keeps (warned/breached flags and due times), never works a
 timer out per case: the user's own open cases through the ``(owner, state)`` index and, for
 a service manager, their department's (the ``department`` index), ten at most, the nearest
-due time first.
+due time first. Someone who owns no open case (the desk's "service" fact) is not asked.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from guanxi.core.permissions import has_perm
 from guanxi.service.models import Case
 from guanxi.service.selectors.scope import case_scope
 from guanxi.service.services.sla import case_url
+from guanxi.service.views.desk import owns_open_cases
 
 LIMIT = 10
 
@@ -44,10 +45,13 @@ def sla_at_risk(user: Any, now: dt.datetime) -> dict[str, Any] | None:
     if not has_perm(user, "case.change"):
         return None
     mine = Q(owner_id=user.pk)
-    if user.has_role(Role.Code.SERVICE_MANAGER):
-        departments = access.visibility_for(user, include_grants=False).department_ids
-        if departments:
-            mine |= Q(department_id__in=departments)
+    departments = (access.visibility_for(user, include_grants=False).department_ids
+                   if user.has_role(Role.Code.SERVICE_MANAGER) else None)
+    if departments:
+        mine |= Q(department_id__in=departments)
+    elif not owns_open_cases(user, now):
+        # Only my own cases count, and I own no open one (the desk's fact): nothing at risk.
+        return {"cases": [], "now": now, "limit": LIMIT, "user_id": user.pk}
     cases = list(case_scope(user).filter(at_risk() & mine).annotate(next_due=_next_due())
                  .select_related("owner").order_by("next_due", "id")[:LIMIT])
     for case in cases:
