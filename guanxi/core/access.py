@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db.models import Model, Q, QuerySet
+from django.db.models import F, IntegerField, Model, Q, QuerySet, Value
 from django.utils import timezone
 
 from guanxi.core.models import AccessGrant, Department, Team, User
@@ -36,11 +36,13 @@ class Visibility:
 NOTHING = Visibility(False, frozenset(), frozenset())
 
 
-def subtree_ids(department_ids: set[int]) -> set[int]:
-    """The given departments and every department below them (one query: the tree is small)."""
+def subtree_ids(department_ids: set[int], *, tree: list[tuple[int, str]] | None = None) -> set[int]:
+    """The given departments and every department below them (one query: the tree is small;
+    none when the caller already read ``tree``, the (id, path) of every live department)."""
     if not department_ids:
         return set()
-    tree = list(Department.objects.values_list("id", "path"))
+    if tree is None:
+        tree = list(Department.objects.values_list("id", "path"))
     roots = tuple(path for pk, path in tree if pk in department_ids)
     return {pk for pk, path in tree if roots and path.startswith(roots)}
 
@@ -60,13 +62,50 @@ def _reach(owners: dict[int, int | None], departments: set[int]) -> Visibility:
     return Visibility(False, frozenset(kept), frozenset(departments))
 
 
+# Kinds of row in the one query of :func:`_reach_rows`.
+_MEMBER, _GRANT, _DEPARTMENT = 1, 2, 3
+
+
+def _reach_rows(user: Any, scope: Scope, *, include_grants: bool) -> tuple[
+        dict[int, int | None], list[tuple[int | None, int | None, int | None]], list[tuple[int, str]] | None]:
+    """What a role short of everything needs, read in one statement (UNION ALL): the members of
+    the teams ``user`` leads with their departments, the active grants' targets (with
+    ``include_grants``) and, from department scope on, the department tree.
+
+    Every request of every page asks this once, so one round trip instead of three matters.
+    Returns (member id → department id, grant rows (department, user, user's department),
+    the tree's (id, path) or None when it was not read)."""
+    none = Value(None, output_field=IntegerField())
+    memberships: QuerySet[Any] = Team.members.through.objects.filter(team__in=Team.objects.filter(leader=user))
+    parts: list[QuerySet[Any]] = [
+        memberships.order_by()
+        .annotate(k=Value(_MEMBER), a=F("user_id"), b=F("user__department_id"), c=none, p=Value(""))
+        .values_list("k", "a", "b", "c", "p"),
+    ]
+    if include_grants:
+        parts.append(active_grants(user).order_by()
+                     .annotate(k=Value(_GRANT), a=F("target_department_id"), b=F("target_user_id"),
+                               c=F("target_user__department_id"), p=Value(""))
+                     .values_list("k", "a", "b", "c", "p"))
+    want_tree = scope >= Scope.DEPARTMENT and bool(user.department_id)
+    if want_tree:
+        parts.append(Department.objects.order_by()
+                     .annotate(k=Value(_DEPARTMENT), a=F("id"), b=none, c=none, p=F("path"))
+                     .values_list("k", "a", "b", "c", "p"))
+    rows = list(parts[0].union(*parts[1:], all=True)) if len(parts) > 1 else list(parts[0])
+    members = {a: b for k, a, b, _c, _p in rows if k == _MEMBER}
+    grants = [(a, b, c) for k, a, b, c, _p in rows if k == _GRANT]
+    tree = [(a, p) for k, a, _b, _c, p in rows if k == _DEPARTMENT] if want_tree else None
+    return members, grants, tree
+
+
 def visibility_for(user: Any, *, include_grants: bool = True) -> Visibility:
     """Return what ``user`` may see, computed once per request and kept on the user object.
 
     ``include_grants=False`` gives the role's own reach: what the user manages. Deciding
     grants or assigning owners uses that, so a grant never widens what one may grant.
-    Both are worked out from the same few queries (team members and grant targets come
-    with their department), so a page that asks for both pays once.
+    Both are worked out from one query (team members and grant targets come with their
+    department, see :func:`_reach_rows`), so a page that asks for both pays once.
     """
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return NOTHING
@@ -75,33 +114,30 @@ def visibility_for(user: Any, *, include_grants: bool = True) -> Visibility:
     if cached is not None:
         return cached
     scope = max((ROLE_SCOPE.get(code, Scope.OWN) for code in user.role_codes()), default=Scope.OWN)
-    led_teams = Team.objects.filter(leader=user)
-    if scope < Scope.TEAM and led_teams.exists():
-        scope = Scope.TEAM
     if scope == Scope.EVERYTHING:
         role = full = Visibility(True, frozenset(), frozenset())
     else:
+        # A salesperson who leads a team sees it as a team leader does; a team without members
+        # adds no one, so "leads a team" needs no question of its own.
+        members, grants, tree = _reach_rows(user, scope, include_grants=include_grants)
         # owner id → that owner's department (to drop owners a visible department covers)
         owners: dict[int, int | None] = {user.id: user.department_id}
+        owners.update(members)
         departments: set[int] = set()
-        if scope >= Scope.TEAM:
-            owners.update(Team.members.through.objects.filter(team__in=led_teams)
-                          .values_list("user_id", "user__department_id"))
         if scope >= Scope.DEPARTMENT and user.department_id:
-            departments |= subtree_ids({user.department_id})
+            departments |= subtree_ids({user.department_id}, tree=tree)
         role = _reach(owners, departments)
         full = role
         if include_grants:
             granted_owners = dict(owners)
             granted_departments: set[int] = set()
-            for dept_id, target_user_id, target_dept_id in active_grants(user).values_list(
-                    "target_department_id", "target_user_id", "target_user__department_id"):
+            for dept_id, target_user_id, target_dept_id in grants:
                 if dept_id:
                     granted_departments.add(dept_id)
                 if target_user_id:
                     granted_owners[target_user_id] = target_dept_id
             if granted_owners != owners or granted_departments:
-                full = _reach(granted_owners, departments | subtree_ids(granted_departments))
+                full = _reach(granted_owners, departments | subtree_ids(granted_departments, tree=tree))
     user._guanxi_role_visibility = role
     if include_grants:
         user._guanxi_visibility = full

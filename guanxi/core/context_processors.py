@@ -89,5 +89,7 @@ def shell(request: HttpRequest) -> dict[str, Any]:
         "nav_service": [(url, label) for url, label, perm in SERVICE_NAV if perms.get(perm)],
         "nav_coming": [label for url, label, perm in NAV if url is None],
         "can": {k.replace(".", "_"): v for k, v in perms.items()},
-        "unread_count": Notification.objects.filter(user=user, read_at__isnull=True).count(),
+        # Counted only when the template shows it (the page shell's badge): an htmx fragment,
+        # which has no shell, pays nothing for it.
+        "unread_count": lambda: Notification.objects.filter(user=user, read_at__isnull=True).count(),
     }

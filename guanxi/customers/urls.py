@@ -1,7 +1,7 @@
 from django.urls import path
 
 from guanxi.customers import views
-from guanxi.customers.views import classification, imports, lists, merge, pool
+from guanxi.customers.views import classification, imports, lists, merge, page, pool
 
 app_name = "customers"
 urlpatterns = [
@@ -9,6 +9,7 @@ urlpatterns = [
     path("new/", views.account_create, name="account-create"),
     path("export/", views.account_export, name="account-export"),
     path("<int:pk>/", views.account_detail, name="account-detail"),
+    *page.urlpatterns,  # the 360 page's tabs that load after it
     path("<int:pk>/edit/", views.account_edit, name="account-edit"),
     path("<int:pk>/delete/", views.account_delete, name="account-delete"),
     path("<int:pk>/approve/", views.account_approve, name="account-approve"),

@@ -438,6 +438,27 @@ class TestAccountMatrix:
             absent = without_csrf(missing.content).replace(f"/accounts/{MISSING_ID}/".encode(), b"<path>")
             assert hidden == absent, "a hidden record must look exactly like a missing one"
 
+    def test_account_page_tabs_answer_like_the_page(self, cell: Cell) -> None:
+        """The tabs the 360 page loads after it (htmx, or a page of their own without it) are
+        scoped exactly like the page: a hidden account's tab looks like a missing one's."""
+        expected = cell.expected("page")
+        for part in ("timeline", "rating", "ownership", "files", "history"):
+            for extra in ({"HTTP_HX_REQUEST": "true"}, {}):
+                response = cell.browser.get(f"/accounts/{cell.account.pk}/{part}/", **extra)
+                if expected == "login":
+                    assert response.status_code == 302, part
+                    assert response["Location"].startswith("/login/")
+                    continue
+                assert response.status_code == int(expected), (part, extra)
+                if expected == "404":
+                    missing = cell.browser.get(f"/accounts/{MISSING_ID}/{part}/", **extra)
+                    hidden = without_csrf(response.content).replace(
+                        f"/accounts/{cell.account.pk}/{part}/".encode(), b"<path>")
+                    absent = without_csrf(missing.content).replace(f"/accounts/{MISSING_ID}/{part}/".encode(), b"<path>")
+                    assert hidden == absent, (part, "a hidden record must look exactly like a missing one")
+                elif not extra:  # the whole page names the account it belongs to
+                    assert cell.account.name.encode() in response.content, part
+
     def test_account_search_finds_only_visible_accounts(self, cell: Cell) -> None:
         response = cell.api.get("/api/v1/accounts", {"q": cell.tag})
         if cell.expected("search") == "401":

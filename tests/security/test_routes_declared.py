@@ -65,6 +65,12 @@ DECLARATIONS: dict[str, str] = {
     "customers:account-create": "account.add",
     "customers:account-export": "account.export",
     "customers:account-detail": "account.view",
+    # The 360 page's tabs that load after it (customers/views/page.py), scoped like the page.
+    "customers:account-timeline": "account.view",
+    "customers:account-rating": "account.view",
+    "customers:account-ownership": "account.view",
+    "customers:account-files": "account.view",
+    "customers:account-history": "account.view",
     "customers:account-edit": "account.change",
     "customers:account-delete": "account.delete",
     "customers:account-approve": "account.approve",

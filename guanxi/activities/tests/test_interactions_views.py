@@ -296,7 +296,7 @@ def test_the_account_tab_shows_recent_contacts_and_open_follow_ups_to_whoever_se
     assert login(org.outsider).get(f"/accounts/{account.pk}/").status_code == 404
 
 
-def test_the_tab_and_the_timeline_share_one_read_of_interactions_and_one_of_follow_ups(
+def test_the_tab_and_the_timeline_each_read_interactions_once_and_follow_ups_once(
         org: Any, login: Any, account_factory: Any) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -314,18 +314,23 @@ def test_the_tab_and_the_timeline_share_one_read_of_interactions_and_one_of_foll
         services.interaction_create(actor=org.salesperson, account=account, kind="call", summary=f"通话{i:02d}",
                                     occurred_at=timezone.now() - dt.timedelta(hours=12 - i))
     client = login(org.manager)
-    client.get(f"/accounts/{account.pk}/")
-    with CaptureQueriesContext(connection) as ctx:
-        body = client.get(f"/accounts/{account.pk}/").content.decode()
-    sql = [q["sql"] for q in ctx.captured_queries]
-    for table in ("activities_interaction", "activities_followup"):
-        assert len([s for s in sql if s.startswith(f'SELECT "{table}"')]) == 1, table
-    panel = body[body.index('data-testid="activities-panel"'):body.index('data-testid="timeline"')]
+    # The page (its tab) and the Timeline tab, which the page loads when it is opened.
+    bodies = []
+    for path, extra in ((f"/accounts/{account.pk}/", {}), (f"/accounts/{account.pk}/timeline/",
+                                                            {"HTTP_HX_REQUEST": "true"})):
+        client.get(path, **extra)
+        with CaptureQueriesContext(connection) as ctx:
+            bodies.append(client.get(path, **extra).content.decode())
+        sql = [q["sql"] for q in ctx.captured_queries]
+        for table in ("activities_interaction", "activities_followup"):
+            assert len([s for s in sql if s.startswith(f'SELECT "{table}"')]) == 1, (path, table)
+    body, timeline = bodies
+    panel = body[body.index('data-testid="activities-panel"'):body.index('id="tab-timeline"')]
     assert [t for t in ("待办2", "待办1", "待办0") if t in panel] == ["待办2", "待办1", "待办0"]
     assert panel.index("待办2") < panel.index("待办1") < panel.index("待办0")  # soonest due first
     assert "通话11" in panel and "通话02" in panel and "通话01" not in panel  # the newest ten
     assert "已办" not in panel
-    timeline = body[body.index('data-testid="timeline"'):]
+    assert 'data-testid="timeline"' in timeline
     assert "结果54" in timeline and "结果04" not in timeline
     open_ones, newest_done = selectors.page_followups(Account.objects.get(pk=account.pk))
     assert [f.title for f in open_ones] == ["待办2", "待办1", "待办0"]

@@ -421,7 +421,8 @@ def test_the_account_page_shows_the_projects_tab_and_timeline(org, login, setup)
     client = login(org.salesperson)
     page = client.get(f"/accounts/{account.pk}/").content.decode()
     assert 'data-testid="projects-tab"' in page and f"/activities/accounts/{account.pk}/projects/" in page
-    assert "Phase started: 设计" in page  # the timeline
+    timeline = client.get(f"/accounts/{account.pk}/timeline/", HTTP_HX_REQUEST="true").content.decode()
+    assert "Phase started: 设计" in timeline  # the Timeline tab, loaded when opened
     panel = client.get(f"/activities/accounts/{account.pk}/projects/").content.decode()
     assert "车间改造" in panel and "0 / 1 phases" in panel and "20000.00" in panel
     assert login(org.outsider).get(f"/activities/accounts/{account.pk}/projects/").status_code == 404

@@ -43,7 +43,8 @@ def test_upload_is_stored_under_a_random_name_and_downloads_safely(org, login, a
     assert download["X-Content-Type-Options"] == "nosniff"
     assert download["Content-Type"] == "application/pdf"
     assert b"".join(download.streaming_content) == PDF
-    assert "营业执照.pdf" in client.get(f"/accounts/{account.pk}/").content.decode()
+    # The Files tab, which the account page loads when it is opened.
+    assert "营业执照.pdf" in client.get(f"/accounts/{account.pk}/files/", HTTP_HX_REQUEST="true").content.decode()
 
 
 @pytest.mark.parametrize(("name", "content"), [

@@ -301,7 +301,8 @@ def test_ownership_tab_shows_history_and_release(org, login, account_factory):
     account = account_factory(org.salesperson)
     services.pool_release(actor=org.salesperson, account=account, reason="放弃")
     services.pool_claim(actor=org.salesperson, account=Account.objects.get(pk=account.pk))
-    html = login(org.salesperson).get(f"/accounts/{account.pk}/").content.decode()
+    # The Ownership tab, which the account page loads when it is opened.
+    html = login(org.salesperson).get(f"/accounts/{account.pk}/ownership/", HTTP_HX_REQUEST="true").content.decode()
     assert 'data-testid="ownership-history"' in html and "放弃" in html
     assert 'data-testid="release-form"' in html and 'data-testid="reassign-form"' not in html
     assert 'data-testid="pool-return-due"' in html

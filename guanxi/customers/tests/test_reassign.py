@@ -190,7 +190,7 @@ def test_book_page_lists_deactivated_people_and_previews(org, login, account_fac
 def test_account_page_reassign_form(org, login, account_factory):
     account = account_factory(org.salesperson)
     client = login(org.manager)
-    html = client.get(f"/accounts/{account.pk}/").content.decode()
+    html = client.get(f"/accounts/{account.pk}/ownership/", HTTP_HX_REQUEST="true").content.decode()  # the tab
     assert 'data-testid="reassign-form"' in html
     response = client.post(f"/accounts/{account.pk}/reassign/", {"to_user": org.outsider.pk, "reason": "越权"})
     assert response.status_code == 302 and Account.objects.get(pk=account.pk).owner_id == org.salesperson.pk

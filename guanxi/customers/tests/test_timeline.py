@@ -55,8 +55,29 @@ def test_account_page_shows_the_timeline_in_few_queries(org: Any, login: Any, ac
     for i in range(30):
         AccountRating.objects.create(account=account, score=60, grade="B", note=f"第{i}次")
     client = login(org.salesperson)
-    client.get(f"/accounts/{account.pk}/")  # warm caches (content types, session)
-    with django_assert_max_num_queries(40):
-        response = client.get(f"/accounts/{account.pk}/")
+    # The page leaves the Timeline tab to its fragment, which the tab fetches when opened.
+    page = client.get(f"/accounts/{account.pk}/").content.decode()
+    assert 'data-kind="rating"' not in page
+    assert f'hx-get="/accounts/{account.pk}/timeline/"' in page
+    client.get(f"/accounts/{account.pk}/timeline/", HTTP_HX_REQUEST="true")  # warm caches (content types)
+    with django_assert_max_num_queries(15):
+        response = client.get(f"/accounts/{account.pk}/timeline/", HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert response.content.decode().count('data-kind="rating"') == 30
+
+
+def test_timeline_tab_escapes_what_people_typed_and_shows_local_time(org: Any, login: Any,
+                                                                     account_factory: Any) -> None:
+    import datetime as dt
+
+    account = account_factory(owner=org.salesperson)
+    AccountRating.objects.create(account=account, score=60, grade="B", note="<b>注意</b>",
+                                 rated_at=dt.datetime(2026, 1, 1, 0, 30, tzinfo=dt.UTC))
+    body = login(org.salesperson).get(f"/accounts/{account.pk}/timeline/", HTTP_HX_REQUEST="true").content.decode()
+    item = body[body.index('data-kind="rating"'):]
+    item = item[:item.index("</li>")]
+    assert "&lt;b&gt;注意&lt;/b&gt;" in item and "<b>" not in item
+    assert "2026-01-01 08:30" in item  # Asia/Shanghai
+    empty = login(org.salesperson).get(f"/accounts/{account_factory(owner=org.salesperson).pk}/timeline/",
+                                       HTTP_HX_REQUEST="true").content.decode()
+    assert "暂无动态。" in empty and "data-kind" not in empty  # nothing happened to a fresh account

@@ -22,13 +22,10 @@ from guanxi.core.services import records
 from guanxi.core.views import form_errors
 from guanxi.customers import account_page, selectors, services
 from guanxi.customers.forms import AccountEditForm, AccountForm, ContactEditForm, ContactForm, account_initial
-from guanxi.customers.models import Account, Contact
-from guanxi.customers.selectors import classification as classification_reads
+from guanxi.customers.models import Account, Contact, CustomField
 from guanxi.customers.selectors import lists as lists_reads
-from guanxi.customers.selectors import merge as merge_reads
-from guanxi.customers.selectors import pool as pool_reads
-from guanxi.customers.selectors import timeline
 from guanxi.customers.views import lists as lists_views
+from guanxi.customers.views import page
 
 PAGE_SIZE = 50
 # What the list shows; loading only these keeps the page cheap at hundreds of thousands of rows.
@@ -94,24 +91,25 @@ def account_list(request: HttpRequest) -> HttpResponse:
 
 @requires("account.view")
 def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The header, the figures, the profile and the people; the Timeline, Rating, Ownership,
+    Files and History tabs load when opened (views/page.py), as the tabs other apps add do."""
     user: Any = request.user
     account = selectors.account_for_page(user, pk)
-    # The page shows only the request numbers, the people's own columns and the audit rows:
-    # no joins for them (each joined row costs more to build than to read).
+    # The page shows only the request numbers and the people's own columns: no joins for them
+    # (each joined row costs more to build than to read).
     pending = core_selectors.change_request_list_for(user).filter(
         content_type__app_label="customers", content_type__model="account", object_id=str(pk), state="pending",
     ).select_related(None).only("pk")
     context: dict[str, Any] = {
-        "account": account, "history": core_selectors.history_for(account).select_related(None)[:50],
-        "pending": pending,
+        "account": account, "pending": pending,
         "contacts": selectors.contact_list_for(user, account=account.pk).select_related(None)
         .only("id", "name", "title", "role", "depth", "mobile", "birthday")[:200],
         "approval_required": records.needs_change_request(account),
-        "timeline": timeline.account_timeline(user, account),
+        # The profile's custom fields: their definitions are read only when the account has a value.
+        "custom_values": lists_reads.custom_values(account, CustomField.Target.ACCOUNT)
+        if any(v not in (None, "") for v in (account.custom or {}).values()) else [],
+        "lazy_tabs": page.PARTS.values(),
     }
-    # Each area of the customer file adds its part of the 360 page.
-    for area in (classification_reads, pool_reads, merge_reads, lists_reads):
-        context.update(area.account_panel(user, account))
     # Tabs that apps built on the customer file register (account_page.py).
     context["extra_tabs"], extra = account_page.tabs_for(user, account)
     context.update(extra)

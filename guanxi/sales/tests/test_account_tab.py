@@ -273,9 +273,10 @@ def test_tab_costs_the_same_queries_however_many_records(org: Any, login: Any, a
     assert count_ids(body, "account-order-row") == 20 and "Only the first rows are shown." in body
 
 
-def test_page_pays_one_query_for_the_figures_and_one_for_the_sales_timeline(
+def test_page_pays_one_query_for_the_figures_and_its_timeline_one_for_the_sales_events(
         org: Any, login: Any, account_factory: Any) -> None:
-    """The lists load with the tab; the page reads the figures row and one UNION for the timeline."""
+    """The lists load with the tab; the page reads the figures row, its Timeline tab (loaded
+    when opened) one UNION for the sales events."""
     account = account_factory(org.salesperson)
     sales_story(org, account)
     client = login(org.manager)
@@ -284,5 +285,9 @@ def test_page_pays_one_query_for_the_figures_and_one_for_the_sales_timeline(
         client.get(f"/accounts/{account.pk}/")
     sql = [q["sql"] for q in ctx.captured_queries]
     assert len([s for s in sql if 'FROM "sales_accountsales"' in s]) == 1
-    sales = [s for s in sql if '"sales_' in s and 'FROM "sales_accountsales"' not in s]
+    assert not [s for s in sql if '"sales_' in s and 'FROM "sales_accountsales"' not in s]
+    client.get(f"/accounts/{account.pk}/timeline/", HTTP_HX_REQUEST="true")
+    with CaptureQueriesContext(connection) as ctx:
+        client.get(f"/accounts/{account.pk}/timeline/", HTTP_HX_REQUEST="true")
+    sales = [q["sql"] for q in ctx.captured_queries if '"sales_' in q["sql"]]
     assert len(sales) == 1 and "UNION" in sales[0], sales

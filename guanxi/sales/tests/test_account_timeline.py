@@ -117,6 +117,7 @@ def test_timeline_links_to_the_records_when_their_pages_exist(org: Any, account_
 def test_account_page_shows_the_sales_timeline(org: Any, login: Any, account_factory: Any) -> None:
     account = account_factory(org.salesperson)
     sales_story(org, account)
-    body = login(org.salesperson).get(f"/accounts/{account.pk}/").content.decode()
+    # The Timeline tab, which the account page loads when it is opened.
+    body = login(org.salesperson).get(f"/accounts/{account.pk}/timeline/", HTTP_HX_REQUEST="true").content.decode()
     assert 'data-kind="contract"' in body and 'data-kind="payment"' in body and "Deal won: 去年的注塑机订单" in body
     assert "同事的报价单" not in body
