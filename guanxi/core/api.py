@@ -30,11 +30,12 @@ from guanxi.core.permissions import declare as requires
 from guanxi.core.services import grants as grant_services
 from guanxi.core.services import notifications as notification_services
 from guanxi.core.services import org, policies, records, tokens
+from guanxi.core.tokens import api_token_user
 
 
 class BearerAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        user = tokens.user_for_token(token)
+        user = api_token_user(token)
         if user is not None:
             request.user = user
         return user

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from guanxi.core import audit
 from guanxi.core.errors import Invalid, NotFound
-from guanxi.core.models import ApiToken, User
+from guanxi.core.models import ApiToken
 from guanxi.core.tokens import hash_token
 
 TOKEN_PREFIX = "gx_"  # noqa: S105  (a public prefix, not a secret)
@@ -38,20 +38,6 @@ def token_revoke(*, actor: Any, token_id: int) -> ApiToken:
     token.save(update_fields=["revoked_at"])
     audit.record(actor=actor, action="delete", obj=token)
     return token
-
-
-def user_for_token(raw: str) -> User | None:
-    """Return the active user a raw token belongs to, or None."""
-    token = (ApiToken.objects.select_related("user")
-             .filter(key_hash=hash_token(raw), revoked_at__isnull=True).first())
-    if token is None or not token.user.is_active:
-        return None
-    now = timezone.now()
-    if token.expires_at and token.expires_at <= now:
-        return None
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 300:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user
 
 
 def actor_repr(actor: Any) -> str:

@@ -19,6 +19,7 @@ from guanxi.core.models import ChangeRequest, User
 from guanxi.core.permissions import declare as requires
 from guanxi.core.services import records
 from guanxi.customers import selectors, services
+from guanxi.customers.api.pages import AccountRows, OrderedCursorPagination, paginate_rows
 from guanxi.customers.models import Account, Contact
 from guanxi.customers.selectors import lists as lists_reads
 from guanxi.customers.selectors.lists import BadFilter
@@ -194,29 +195,21 @@ def _account(request: HttpRequest, pk: int) -> Account:
     return records.get_visible(request.user, Account, pk)
 
 
-class OrderedCursorPagination(CursorPagination):
-    """Cursor pagination that follows the request's whitelisted ``ordering`` (a fresh
-    paginator per request, so concurrent requests never share state)."""
-
-    def paginate_queryset(self, queryset: Any, pagination: Any, request: HttpRequest, **params: Any) -> Any:
-        ordering = request.GET.get("ordering") or "-id"
-        if ordering not in API_ORDERINGS:
-            ordering = "-id"
-        keys = (ordering,) if ordering.lstrip("-") == "id" else (ordering, "-id")
-        if request.GET.get("q", "").strip() and not request.GET.get("ordering"):
-            keys = ("rank", "-id")  # a search comes back best match first (selectors.ranked)
-        pager = CursorPagination(ordering=keys, page_size=self.page_size, max_page_size=self.max_page_size)
-        return pager.paginate_queryset(queryset, pagination, request, **params)
-
-
 # Orderings the API accepts: non-null columns only (a cursor is a column value).
 API_ORDERINGS = frozenset({"id", "-id", "name", "-name", "code", "-code", "grade", "-grade", "updated_at",
                            "-updated_at", "created_at", "-created_at"})
 
 
+class AccountPagination(OrderedCursorPagination):
+    orderings = API_ORDERINGS
+
+
+ACCOUNT_ROWS = AccountRows(AccountOut)
+
+
 @router.get("/accounts", response=list[AccountOut])
 @requires("account.view")
-@paginate(OrderedCursorPagination, ordering=("-id",))
+@paginate_rows(AccountPagination, ACCOUNT_ROWS, ordering=("-id",))
 def account_list(request: HttpRequest, q: str = "", owner: str = "", approval_state: str = "", ordering: str = "",
                  kind: str = "", lifecycle: str = "", relationship_type: str = "", value_segment: str = "",
                  urgency: str = "", grade: str = "", province: str = "", city: str = "", district: str = "",
@@ -228,7 +221,7 @@ def account_list(request: HttpRequest, q: str = "", owner: str = "", approval_st
         raise BadFilter(errors={"ordering": [_("The list cannot be sorted by “%(value)s”.") % {"value": ordering}]})
     filters = lists_reads.parse_filters(request.user, request.GET)
     filters.pop("ordering", None)
-    return selectors.account_list_for(request.user, **filters).prefetch_related("tags")
+    return selectors.account_list_for(request.user, **filters)
 
 
 @router.post("/accounts", response={201: AccountOut, 422: ErrorOut})
