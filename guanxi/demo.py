@@ -18,6 +18,7 @@ size S holds 1 + 4 department rows.
 from __future__ import annotations
 
 import bisect
+import importlib
 import itertools
 import random
 import time
@@ -31,6 +32,16 @@ from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
 from django.utils import timezone
 
+from guanxi.core.demo_load import (
+    Table,
+    analyze,
+    bulk_load,
+    bulk_session,
+    db_time,
+    next_ids,
+    reset_sequences,
+    restore_indexes,
+)
 from guanxi.core.validators import CREDIT_CODE_ALPHABET, credit_code_check_char
 
 DEMO_PASSWORD = "guanxi-demo-2026"  # noqa: S105 - published demo password, printed at start
@@ -663,79 +674,103 @@ def _pick(rng: random.Random, table: tuple[tuple[str, int], ...]) -> str:
     return rng.choices([v for v, _w in table], weights=[w for _v, w in table])[0]
 
 
-def classify_and_rate(objs: list[Any], batch: list[AccountRow], seed: int, end: datetime,
-                      grades: list[tuple[Any, str]], categories: dict[str, int]) -> list[Any]:
-    """Fill the classification of ``objs`` (not yet saved) and draw each one's rating history.
+def classify_and_rate(accounts: list[dict[str, Any]], batch: list[AccountRow], seed: int, end: datetime,
+                      grades: list[tuple[Any, str]], categories: dict[str, int]) -> list[dict[str, Any]]:
+    """Fill the classification of ``accounts`` (rows not yet written) and draw each one's rating history.
 
     Deterministic per account (its own ``Random`` from seed and serial, like the contacts), so a
     resumed build draws the same. Sets grade/score/rated_at from the last rating and returns the
-    ``AccountRating`` rows, to be bulk-created once the accounts have their ids.
+    ``AccountRating`` rows (``account_id`` taken from each account's ``id``).
     """
-    from decimal import Decimal
-
-    from guanxi.customers.models import AccountRating
-
-    drawn: list[tuple[Any, list[tuple[datetime, Decimal, str, str, str, dict[str, float]]]]] = []
-    for account, row in zip(objs, batch, strict=True):
+    ratings: list[dict[str, Any]] = []
+    for account, row in zip(accounts, batch, strict=True):
         rng = random.Random(seed * 2_000_003 + row.serial)
-        account.lifecycle = _pick(rng, LIFECYCLES)
-        account.relationship_type = _pick(rng, RELATIONSHIP_TYPES)
-        account.value_segment = _pick(rng, VALUE_SEGMENTS)
-        account.urgency = _pick(rng, URGENCIES)
-        account.credit_standing = _pick(rng, CREDIT_STANDINGS)
-        account.importance = _pick(rng, IMPORTANCES)
+        account["lifecycle"] = lifecycle = _pick(rng, LIFECYCLES)
+        account["relationship_type"] = _pick(rng, RELATIONSHIP_TYPES)
+        account["value_segment"] = _pick(rng, VALUE_SEGMENTS)
+        account["urgency"] = _pick(rng, URGENCIES)
+        account["credit_standing"] = _pick(rng, CREDIT_STANDINGS)
+        account["importance"] = _pick(rng, IMPORTANCES)
         if row.kind == "individual":
-            account.category_id = categories.get("居民")
-        elif account.lifecycle == "potential":
-            account.category_id = categories.get("潜在客户")
+            account["category_id"] = categories.get("居民")
+        elif lifecycle == "potential":
+            account["category_id"] = categories.get("潜在客户")
         else:
-            account.category_id = categories.get(rng.choice(("餐饮", "制造", "制造", "工商业")))
-        series: list[tuple[datetime, Decimal, str, str, str, dict[str, float]]] = []
-        if grades:
-            count = rng.randint(3, 6)
-            span = end - row.created_at
-            level = rng.uniform(35, 92)
-            previous = ""
-            for i in range(count):
-                at = row.created_at + span * ((i + rng.uniform(0.2, 0.9)) / count)
-                if i:
-                    level = min(100.0, max(5.0, level + rng.gauss(0, 9)))
-                score = Decimal(f"{level:.2f}")
-                grade = next((code for low, code in grades if score >= low), grades[-1][1])
-                note = ""
-                if previous and grade != previous:
-                    went_up = [c for _l, c in grades].index(grade) < [c for _l, c in grades].index(previous)
-                    note = rng.choice(RATING_NOTES_UP if went_up else RATING_NOTES_DOWN)
-                factors = {key: round(min(100.0, max(0.0, level + rng.uniform(-12, 12))), 2)
-                           for key in MANUAL_FACTOR_KEYS}
-                series.append((at, score, grade, previous, note, factors))
-                previous = grade
-            account.rated_at, account.score, account.grade = series[-1][0], series[-1][1], series[-1][2]
-        drawn.append((account, series))
-    return [
-        AccountRating(account=account, rated_at=at, score=score, grade=grade, previous_grade=previous,
-                      kind="manual" if i == 0 else "scheduled", note=note, factors=factors)
-        for account, series in drawn
-        for i, (at, score, grade, previous, note, factors) in enumerate(series)
-    ]
+            account["category_id"] = categories.get(rng.choice(("餐饮", "制造", "制造", "工商业")))
+        if not grades:
+            continue
+        count = rng.randint(3, 6)
+        span = end - row.created_at
+        level = rng.uniform(35, 92)
+        previous = ""
+        order = [c for _l, c in grades]
+        for i in range(count):
+            at = row.created_at + span * ((i + rng.uniform(0.2, 0.9)) / count)
+            if i:
+                level = min(100.0, max(5.0, level + rng.gauss(0, 9)))
+            score = Decimal(f"{level:.2f}")
+            grade = next((code for low, code in grades if score >= low), grades[-1][1])
+            note = ""
+            if previous and grade != previous:
+                went_up = order.index(grade) < order.index(previous)
+                note = rng.choice(RATING_NOTES_UP if went_up else RATING_NOTES_DOWN)
+            factors = {key: round(min(100.0, max(0.0, level + rng.uniform(-12, 12))), 2)
+                       for key in MANUAL_FACTOR_KEYS}
+            ratings.append({"account_id": account["id"], "rated_at": at, "score": score, "grade": grade,
+                            "previous_grade": previous, "kind": "manual" if i == 0 else "scheduled", "note": note,
+                            "factors": factors})
+            previous = grade
+        account["rated_at"], account["score"], account["grade"] = at, score, grade
+    return ratings
+
+
+class _SearchTextSource:
+    """What ``Account.derived_fields`` reads of an account, for a row not made into a model instance."""
+
+    pk = None
+    custom: dict[str, Any] = {}
+
+    def __init__(self, account: dict[str, Any]) -> None:
+        self.name, self.phone = account["name"], account["phone"]
+        self.code, self.credit_code = account["code"], account["credit_code"]
+
+
+def _history_in_step() -> bool:
+    """Whether every account already written has its contact history: then the accounts written
+    now get theirs in the same batch (one pass, no read-back, no UPDATE of last_activity_at)."""
+    from guanxi.core.models import CodeSequence
+    from guanxi.customers.models import Account
+
+    last_account = Account.all_objects.order_by("-pk").values_list("pk", flat=True).first()
+    marker = CodeSequence.objects.filter(name=ACTIVITY_MARKER).values_list("value", flat=True).first()
+    return last_account is None or (marker is not None and marker >= last_account)
 
 
 def _insert_accounts(plan: OrgPlan, seed: int, now: datetime, users: dict[str, Any],
                      stdout: _Writer | None) -> int:
+    """Write the accounts not written yet, with their people and ratings, in committed batches.
+
+    Ids are given explicitly (the next free one), so a resumed build writes the very rows an
+    uninterrupted one does. When every earlier account has its contact history, each batch
+    writes its accounts' history too (``_Histories``), as ``_insert_activities`` would.
+    """
+    from guanxi.activities.models import FollowUp, Interaction
     from guanxi.core import codes
     from guanxi.core.models import CodeSequence
     from guanxi.customers.models import Account, AccountRating, Category, Contact, Grade
+    from guanxi.sales.demo import is_distributor
 
     total = SIZES[plan.size].accounts
     done = CodeSequence.objects.get(name=MARKER).value
-    history_end = datetime.combine(_anchor(now), dtime(0), tzinfo=timezone.get_default_timezone())
+    tz = timezone.get_default_timezone()
+    history_end = datetime.combine(_anchor(now), dtime(0), tzinfo=tz)
     grades = list(Grade.objects.order_by("-min_score").values_list("min_score", "code"))
     categories = dict(Category.objects.filter(active=True).values_list("name", "pk"))
     ids: dict[str | None, tuple[int | None, int | None]] = {
         name: (user.pk, user.department_id) for name, user in users.items()
     }
-    # PostgreSQL with server-side binding refuses more than 65,535 parameters a statement.
-    insert_size = min(BATCH, 60_000 // len(Account._meta.concrete_fields))
+    city_of = {city.region: city for city in CITIES}
+    with_history = _history_in_step()
     written = 0
     last_report = done * 10 // total
 
@@ -743,34 +778,61 @@ def _insert_accounts(plan: OrgPlan, seed: int, now: datetime, users: dict[str, A
         nonlocal written, last_report
         with transaction.atomic():
             numbers = codes.reserve("customer", len(batch))
-            objs = []
-            for number, row in zip(numbers, batch, strict=True):
+            first = next_ids(Account, Contact, AccountRating)
+            accounts_table, contacts_table = Table(Account, with_id=True), Table(Contact, with_id=True)
+            ratings_table = Table(AccountRating, with_id=True)
+            histories = _Histories(seed, history_end, tz) if with_history else None
+            accounts: list[dict[str, Any]] = []
+            contact_id = first["Contact"]
+            people: list[list[tuple[int, str]]] = []
+            for pk, (number, row) in enumerate(zip(numbers, batch, strict=True), start=first["Account"]):
                 owner_id, department_id = ids.get(row.owner, (None, None))
-                objs.append(Account(
-                    code=account_code(number, row), name=row.name, kind=row.kind, credit_code=row.credit_code,
-                    phone=row.phone, region=row.region, address=row.address, owner_id=owner_id,
-                    department_id=department_id, created_by_id=ids.get(row.created_by, (None, None))[0],
-                    approval_state="approved" if row.approved_by else "draft",
-                    approved_by_id=ids.get(row.approved_by, (None, None))[0],
-                    approved_at=row.approved_at, created_at=row.created_at, updated_at=row.updated_at,
-                    version=1,
-                ))
-            people_rows = [contact_rows(row.serial, seed, row.kind) for row in batch]
-            for account, rows in zip(objs, people_rows, strict=True):
-                # bulk_create skips the services: fill the derived columns here
-                for name, value in account.derived_fields([r["name"] for r in rows]).items():
-                    setattr(account, name, value)
-            ratings = classify_and_rate(objs, batch, seed, history_end, grades, categories)
-            Account.objects.bulk_create(objs, batch_size=insert_size)
-            for rating in ratings:
-                rating.account_id = rating.account.pk
-            AccountRating.objects.bulk_create(ratings, batch_size=min(BATCH, 60_000 // 10))
-            people = [
-                Contact(account_id=account.pk, created_at=row.created_at, updated_at=row.created_at, version=1, **fields)
-                for account, row, rows in zip(objs, batch, people_rows, strict=True)
-                for fields in rows
-            ]
-            Contact.objects.bulk_create(people, batch_size=min(BATCH, 60_000 // len(Contact._meta.concrete_fields)))
+                city = city_of[row.region]
+                account: dict[str, Any] = {
+                    "id": pk, "code": account_code(number, row), "name": row.name, "kind": row.kind,
+                    "credit_code": row.credit_code, "phone": row.phone, "region": row.region,
+                    # What the sales demo reads (price lists, forecast by region, rebates), written now
+                    # rather than by an UPDATE of every account later.
+                    "province": city.province, "city": city.name, "is_distributor": is_distributor(pk, seed, row.kind),
+                    "address": row.address, "owner_id": owner_id, "department_id": department_id,
+                    "created_by_id": ids.get(row.created_by, (None, None))[0],
+                    "approval_state": "approved" if row.approved_by else "draft",
+                    "approved_by_id": ids.get(row.approved_by, (None, None))[0], "approved_at": row.approved_at,
+                    "created_at": row.created_at, "updated_at": row.updated_at, "version": 1, "custom": {},
+                }
+                mine = []
+                for fields in contact_rows(row.serial, seed, row.kind):
+                    contacts_table.add({"id": contact_id, "account_id": pk, "created_at": row.created_at,
+                                        "updated_at": row.created_at, "version": 1, **fields})
+                    mine.append((contact_id, fields["name"]))
+                    contact_id += 1
+                # Written without the services: fill the derived columns (search text) here.
+                account.update(Account.derived_fields(_SearchTextSource(account),  # type: ignore[arg-type]
+                                                      [name for _pk, name in mine]))
+                accounts.append(account)
+                people.append(mine)
+            ratings = classify_and_rate(accounts, batch, seed, history_end, grades, categories)
+            for pk, rating in enumerate(ratings, start=first["AccountRating"]):
+                ratings_table.add({"id": pk, **rating})
+            if histories is not None:
+                for account, mine in zip(accounts, people, strict=True):
+                    # As _insert_activities reads it back: created_at in UTC, contacts in id order.
+                    last = histories.add(account["id"], account["owner_id"], account["created_by_id"],
+                                         account["created_at"].astimezone(UTC), account.get("grade", ""),
+                                         account["urgency"], mine)
+                    if last is not None:
+                        account["last_activity_at"] = last
+            for account in accounts:
+                accounts_table.add(account)
+            accounts_table.flush()
+            ratings_table.flush()
+            contacts_table.flush()
+            models: list[Any] = [Account, Contact, AccountRating]
+            if histories is not None:
+                histories.flush()
+                models += [Interaction, FollowUp]
+                CodeSequence.objects.update_or_create(name=ACTIVITY_MARKER, defaults={"value": accounts[-1]["id"]})
+            reset_sequences(*models)
             # Same transaction as the rows: the marker never claims accounts that are missing.
             CodeSequence.objects.filter(name=MARKER).update(value=batch[-1].serial + 1)
         written += len(batch)
@@ -985,13 +1047,6 @@ def account_history(rng: random.Random, *, created_at: datetime, end: datetime, 
     return AccountHistory(interactions, followups)
 
 
-def _db_time() -> Any:
-    """How a raw INSERT wants an aware datetime: SQLite stores naive UTC text (as Django does)."""
-    if connection.vendor == "sqlite":
-        return lambda v: None if v is None else v.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
-    return lambda v: v
-
-
 def _ensure_cadence_rules() -> None:
     from guanxi.activities.models import CadenceRule
 
@@ -1000,9 +1055,68 @@ def _ensure_cadence_rules() -> None:
                                      for g, u, d, t in CADENCE_RULES if (g, u) not in existing])
 
 
+class _Histories:
+    """The contact history of a run of accounts as rows of the three tables, ids given explicitly
+    (the next free ones), so the same accounts get the same rows however the build was cut."""
+
+    def __init__(self, seed: int, end: datetime, tz: Any) -> None:
+        from guanxi.activities.models import FollowUp, Interaction
+
+        self.seed, self.end, self.tz = seed, end, tz
+        self.interactions = Table(Interaction, with_id=True)
+        self.people = Table(Interaction.their_people.through)
+        self.followups = Table(FollowUp, with_id=True)
+        first = next_ids(Interaction, FollowUp)
+        self.next_interaction, self.next_followup = first["Interaction"], first["FollowUp"]
+        self.written_interactions = self.written_followups = 0
+
+    def add(self, account_id: int, owner_id: int | None, created_by_id: int | None, created_at: datetime,
+            grade: str, urgency: str, contacts: list[tuple[int, str]]) -> datetime | None:
+        """Draw one account's history; return its last contact if the account has an owner (the
+        account's ``last_activity_at``), else None."""
+        who = owner_id or created_by_id
+        if who is None:
+            return None
+        rng = random.Random(self.seed * 3_000_017 + account_id)
+        history = account_history(rng, created_at=created_at, end=self.end, grade=grade, urgency=urgency,
+                                  owned=owner_id is not None, contacts=contacts, tz=self.tz)
+        ids = []
+        add_interaction, add_person, add_followup = self.interactions.add, self.people.add, self.followups.add
+        for kind, purpose, at, subject, summary, outcome, agreements, gift, value, people in history.interactions:
+            pk = self.next_interaction
+            self.next_interaction += 1
+            ids.append(pk)
+            add_interaction({"id": pk, "account_id": account_id, "owner_id": who, "kind": kind, "purpose": purpose,
+                             "occurred_at": at, "subject": subject, "summary": summary, "outcome": outcome,
+                             "agreements": agreements, "gift": gift,
+                             "gift_value": Decimal(value) if value else None, "version": 1, "created_at": at,
+                             "updated_at": at})
+            for contact_id in people:
+                add_person({"interaction_id": pk, "contact_id": contact_id})
+        for title, due, state, source, done_at, outcome, agreed, notified in history.followups:
+            created = history.interactions[agreed][2] if agreed is not None else (done_at or due)
+            created = min(created, due, self.end)
+            add_followup({"id": self.next_followup, "account_id": account_id, "owner_id": who, "title": title,
+                          "due_at": due, "state": state, "source": source,
+                          "interaction_id": ids[agreed] if agreed is not None else None, "done_at": done_at,
+                          "done_by_id": who if done_at else None, "outcome": outcome,
+                          "overdue_notified_at": notified, "version": 1, "created_at": created,
+                          "updated_at": done_at or created})
+            self.next_followup += 1
+        self.written_interactions += len(history.interactions)
+        self.written_followups += len(history.followups)
+        return history.interactions[-1][2] if history.interactions and owner_id is not None else None
+
+    def flush(self) -> None:
+        self.interactions.flush()
+        self.people.flush()
+        self.followups.flush()
+
+
 def _insert_activities(seed: int, now: datetime, stdout: _Writer | None,
                        max_batches: int | None = None) -> tuple[int, int]:
-    """Write every demo account's history in committed batches; resumes after the last one.
+    """Write the history of every demo account that has none yet, in committed batches; resumes
+    after the last one. (A company built in one go gets it with its accounts: ``_insert_accounts``.)
 
     ``max_batches`` stops early, as an interrupted build would (tests).
     """
@@ -1012,25 +1126,10 @@ def _insert_activities(seed: int, now: datetime, stdout: _Writer | None,
 
     tz = timezone.get_default_timezone()
     end = datetime.combine(_anchor(now), dtime(0), tzinfo=tz)
-    t = _db_time()
-    money = connection.ops.adapt_decimalfield_value
+    t = db_time()
     qn = connection.ops.quote_name
-    people_table = Interaction.their_people.through._meta.db_table
-
-    def insert(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            # Table and column names are our own constants, quoted; values are parameters.
-            sql = (f"INSERT INTO {qn(table)} ({', '.join(qn(c) for c in columns)}) "  # noqa: S608
-                   f"VALUES ({', '.join(['%s'] * len(columns))})")
-            with connection.cursor() as cursor:
-                for start in range(0, len(rows), 10_000):
-                    cursor.executemany(sql, rows[start:start + 10_000])
-
-    i_cols = ("id", "account_id", "owner_id", "kind", "purpose", "occurred_at", "subject", "summary", "outcome",
-              "agreements", "gift", "gift_value", "version", "created_at", "updated_at")
-    f_cols = ("account_id", "owner_id", "title", "notes", "due_at", "state", "source", "interaction_id", "done_at",
-              "done_by_id", "outcome", "overdue_notified_at", "version", "created_at", "updated_at")
     total = Account.all_objects.count()
+    done = Account.all_objects.filter(pk__lte=CodeSequence.objects.get(name=ACTIVITY_MARKER).value).count()
     written_i = written_f = 0
     last_report = -1
     batches = 0
@@ -1046,63 +1145,28 @@ def _insert_activities(seed: int, now: datetime, stdout: _Writer | None,
                                      .order_by("pk").values_list("account_id", "pk", "name")):
             contacts.setdefault(account_id, []).append((pk, name))
         with transaction.atomic():
-            next_id = (Interaction.all_objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
-            i_rows: list[tuple[Any, ...]] = []
-            p_rows: list[tuple[int, int]] = []
-            f_rows: list[tuple[Any, ...]] = []
+            histories = _Histories(seed, end, tz)
             touched: list[tuple[Any, int]] = []
             for account_id, owner_id, created_by_id, created_at, grade, urgency in accounts:
-                who = owner_id or created_by_id
-                if who is None:
-                    continue
-                rng = random.Random(seed * 3_000_017 + account_id)
-                history = account_history(rng, created_at=created_at, end=end, grade=grade, urgency=urgency,
-                                          owned=owner_id is not None, contacts=contacts.get(account_id, []), tz=tz)
-                ids = []
-                for kind, purpose, at, subject, summary, outcome, agreements, gift, value, people in history.interactions:
-                    ids.append(next_id)
-                    i_rows.append((next_id, account_id, who, kind, purpose, t(at), subject, summary, outcome,
-                                   agreements, gift, money(Decimal(value)) if value else None, 1, t(at), t(at)))
-                    p_rows.extend((next_id, pk) for pk in people)
-                    next_id += 1
-                for title, due, state, source, done_at, outcome, agreed, notified in history.followups:
-                    created = history.interactions[agreed][2] if agreed is not None else (done_at or due)
-                    created = min(created, due, end)
-                    f_rows.append((account_id, who, title, "", t(due), state, source,
-                                   ids[agreed] if agreed is not None else None, t(done_at),
-                                   who if done_at else None, outcome, t(notified), 1, t(created),
-                                   t(done_at or created)))
-                if history.interactions and owner_id is not None:
-                    touched.append((t(history.interactions[-1][2]), account_id))
-            insert(Interaction._meta.db_table, i_cols, i_rows)
-            insert(people_table, ("interaction_id", "contact_id"), p_rows)
-            insert(FollowUp._meta.db_table, f_cols, f_rows)
+                last = histories.add(account_id, owner_id, created_by_id, created_at, grade, urgency,
+                                     contacts.get(account_id, []))
+                if last is not None:
+                    touched.append((t(last), account_id))
+            histories.flush()
+            reset_sequences(Interaction, FollowUp)
             if touched:
                 with connection.cursor() as cursor:
                     cursor.executemany(f"UPDATE {qn(Account._meta.db_table)} "  # noqa: S608
                                        f"SET {qn('last_activity_at')} = %s WHERE {qn('id')} = %s", touched)
             CodeSequence.objects.filter(name=ACTIVITY_MARKER).update(value=accounts[-1][0])
-        written_i += len(i_rows)
-        written_f += len(f_rows)
-        done = Account.all_objects.filter(pk__lte=accounts[-1][0]).count() if stdout is not None else 0
+        written_i += histories.written_interactions
+        written_f += histories.written_followups
+        done += len(accounts)
         if stdout is not None and done * 10 // max(total, 1) > last_report:
             last_report = done * 10 // max(total, 1)
             stdout.write(f"  联系记录 interactions: {written_i:,}, 跟进 follow-ups: {written_f:,} "
                          f"({done:,} / {total:,} accounts)\n")
     return written_i, written_f
-
-
-def _reset_sequences() -> None:
-    """After INSERTs with explicit ids, PostgreSQL's id sequence must move past them."""
-    from django.core.management.color import no_style
-
-    from guanxi.activities.models import Interaction
-
-    statements = connection.ops.sequence_reset_sql(no_style(), [Interaction])
-    if statements:
-        with connection.cursor() as cursor:
-            for sql in statements:
-                cursor.execute(sql)
 
 
 def _at(day: date, hour: int, minute: int = 0) -> datetime:
@@ -1261,24 +1325,50 @@ def build_showcase(now: datetime) -> bool:
 def build_activities(*, seed: int = DEFAULT_SEED, now: datetime | None = None,
                      stdout: _Writer | None = None) -> bool:
     """Add the contact history to a built demo company, unless it has it already; resumable."""
+    from guanxi.activities.models import FollowUp, Interaction
     from guanxi.core.models import CodeSequence
 
     now = now or timezone.now()
     if CodeSequence.objects.filter(name=ACTIVITY_DONE).exists():
         return False
+    bulk_session()
     _ensure_cadence_rules()
     CodeSequence.objects.get_or_create(name=ACTIVITY_MARKER)
     if stdout is not None:
         stdout.write("正在生成联系与跟进记录 / building interactions and follow-ups …\n")
     started = time.perf_counter()
-    interactions, followups = _insert_activities(seed, now, stdout)
-    _reset_sequences()
+    with bulk_load(*_activity_models()):
+        interactions, followups = _insert_activities(seed, now, stdout)
+    reset_sequences(Interaction, FollowUp)
     build_showcase(now)
     if stdout is not None:
         stdout.write(f"  {interactions:,} interactions, {followups:,} follow-ups in "
                      f"{time.perf_counter() - started:.1f} s\n")
     CodeSequence.objects.get_or_create(name=ACTIVITY_DONE)
     return True
+
+
+def _activity_models() -> tuple[Any, ...]:
+    from guanxi.activities.models import FollowUp, Interaction
+
+    return Interaction, Interaction.their_people.through, FollowUp
+
+
+def _account_models() -> tuple[Any, ...]:
+    from guanxi.customers.models import Account, AccountRating, Contact
+
+    return Account, Contact, AccountRating
+
+
+# Every module the build imports on its way, imported before it writes a row: a module broken
+# while a long build runs (edited, half installed) stops the build at its start, not an hour in.
+BUILD_MODULES = (
+    "guanxi.activities.services", "guanxi.core.codes", "guanxi.core.search", "guanxi.loyalty.demo",
+    "guanxi.sales.demo", "guanxi.sales.demo_batch", "guanxi.sales.services.board", "guanxi.sales.services.common",
+    "guanxi.sales.services.orders", "guanxi.sales.services.pipeline_setup", "guanxi.sales.services.totals",
+    "guanxi.service.demo", "guanxi.service.demo_showcase", "guanxi.service.services.calendar",
+    "guanxi.service.services.visits", "lunardate",
+)
 
 
 def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | None = None,
@@ -1300,6 +1390,9 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
     spec = SIZES[size]
     now = now or timezone.now()
     created = False
+    for module in BUILD_MODULES:
+        importlib.import_module(module)
+    bulk_session()
     if not _already_built(spec):
         created = True
         plan = plan_organisation(size, seed)
@@ -1312,19 +1405,21 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
             users = _ensure_users(plan, departments, now)
             _ensure_teams(plan, departments, users)
             CodeSequence.objects.get_or_create(name=MARKER)
-        _insert_accounts(plan, seed, now, users, stdout)
-        # New accounts need their contact history too.
+        # The accounts, their people and (when in step) their contact history, loaded into
+        # tables without their secondary indexes when the tables start empty (demo_load).
+        with bulk_load(*_account_models(), *_activity_models()):
+            _insert_accounts(plan, seed, now, users, stdout)
+        # New accounts need their contact history too (the loop finds none left when the
+        # batches above wrote it).
         CodeSequence.objects.filter(name=ACTIVITY_DONE).delete()
-        # Bulk loads leave the planner's statistics stale (PostgreSQL then estimates 73
-        # alive accounts out of 100,000 and picks bitmap scans and sorts): refresh them.
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+    accounts_seconds = time.perf_counter() - started
     # Separate from the accounts: a company built before contacts existed gets them now.
     activities_started = time.perf_counter()
     if build_activities(seed=seed, now=now, stdout=stdout):
         created = True
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+        # Bulk loads leave the planner's statistics stale (PostgreSQL then estimates 73
+        # alive accounts out of 100,000 and picks bitmap scans and sorts): refresh them.
+        analyze(*_account_models(), *_activity_models())
     activities_seconds = time.perf_counter() - activities_started
     # Then the sales (products, deals, quotes, orders, contracts, receipts): guanxi.sales.demo.
     from guanxi.sales.demo import build_sales
@@ -1343,6 +1438,8 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
     if build_loyalty(size=size, seed=seed, now=now, stdout=stdout):
         created = True
     service_seconds = time.perf_counter() - service_started
+    # A build stopped while it built the indexes of a finished load has left some in the ledger.
+    restore_indexes()
     return {
         "size": size,
         "created": created,
@@ -1353,6 +1450,7 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
         "interactions": Interaction.objects.count(),
         "followups": FollowUp.objects.count(),
         "seconds": round(time.perf_counter() - started, 2),
+        "accounts_seconds": round(accounts_seconds, 2),
         "activities_seconds": round(activities_seconds, 2),
         "sales_seconds": round(sales_seconds, 2),
         "service_seconds": round(service_seconds, 2),

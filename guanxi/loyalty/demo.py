@@ -149,13 +149,12 @@ def _sources(seed: int, size: str, start: datetime, end: datetime) -> list[dict[
 def build_loyalty(*, size: str, seed: int, now: datetime, stdout: _Writer | None = None) -> bool:
     """Write the year's survey invitations and answers unless they are there; False when there
     was nothing to do (or the service demo is not built yet)."""
+    from guanxi.core.demo_load import Table, analyze, bulk_load, bulk_session, next_ids, reset_sequences
     from guanxi.core.models import CodeSequence
     from guanxi.demo import _anchor
     from guanxi.loyalty.models import Answer, Invitation, Question, Response, Survey
-    from guanxi.sales.demo import Table
-    from guanxi.sales.demo_world import _next_ids
     from guanxi.service.demo import DONE as SERVICE_DONE
-    from guanxi.service.demo import demo_rng, fake_hash, reset_sequences
+    from guanxi.service.demo import demo_rng, fake_hash
 
     if CodeSequence.objects.filter(name=MARKER).exists() or not CodeSequence.objects.filter(
             name=SERVICE_DONE).exists():
@@ -174,10 +173,11 @@ def build_loyalty(*, size: str, seed: int, now: datetime, stdout: _Writer | None
     if stdout is not None:
         stdout.write("正在生成满意度调查 / building satisfaction surveys …\n")
     counts = {"invitations": 0, "responses": 0, "answers": 0}
-    with transaction.atomic():
+    bulk_session()
+    with bulk_load(Invitation, Response, Answer), transaction.atomic():
         sources = [s for s in _sources(seed, size, start, end) if s["touchpoint"] in surveys]
         sources.sort(key=lambda s: (s["at"], s["touchpoint"], s["key"]))
-        ids = _next_ids(Invitation, Response)
+        ids = next_ids(Invitation, Response)
         for first in range(0, len(sources), BATCH):
             tables = {"invitations": Table(Invitation, with_id=True), "responses": Table(Response, with_id=True),
                       "answers": Table(Answer)}
@@ -222,6 +222,7 @@ def build_loyalty(*, size: str, seed: int, now: datetime, stdout: _Writer | None
                 counts[name] += table.flush()
         reset_sequences(Invitation, Response)
         CodeSequence.objects.get_or_create(name=MARKER)
+    analyze(Invitation, Response, Answer)
     if stdout is not None:
         stdout.write(f"  {counts['invitations']:,} invitations, {counts['responses']:,} responses, "
                      f"{counts['answers']:,} answers; {time.perf_counter() - started:.1f} s\n")

@@ -21,7 +21,6 @@ Rows are written by plain INSERTs (COPY on PostgreSQL) in committed batches.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import defaultdict
@@ -30,10 +29,12 @@ from datetime import time as dtime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection, transaction
-from django.db.models import DateTimeField, JSONField, Model
+from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
+from guanxi.core import demo_load
+from guanxi.core.demo_load import Table
 from guanxi.sales import demo_catalogue as cat
 from guanxi.sales.demo_batch import Batch
 from guanxi.sales.demo_world import (
@@ -52,71 +53,26 @@ MARKER = "demo-sales"  # CodeSequence: the last account id whose sales are writt
 SHOWCASE = "demo-sales-showcase"
 ORDER_LINES = {"S": 20_000, "M": 1_000_000, "L": 10_000_000}
 BATCH = 2_000  # accounts per committed batch
-COPY_OR_MANY = 10_000  # rows per executemany on SQLite
+DISTRIBUTOR_STEP = 20  # about one company in twenty resells our drives and spares (经销商)
 
 FEN = Decimal("0.01")
 _Writer = Any
 
 
 # --- Writing rows --------------------------------------------------------------------------
-class Table:
-    """Raw INSERTs of one model's rows given as dicts (missing columns take the field default)."""
-
-    def __init__(self, model: type[Model], *, with_id: bool = False) -> None:
-        fields = [f for f in model._meta.concrete_fields if with_id or not f.primary_key]
-        self.name = model._meta.db_table
-        self.columns = [str(f.column) for f in fields]
-        self.attnames = [f.attname for f in fields]
-        # Every column gets a value: the field's default ("" for text) when a row leaves it out.
-        self.defaults = [None if f.primary_key else f.get_default() for f in fields]
-        sqlite = connection.vendor == "sqlite"
-        from guanxi.demo import _db_time
-
-        to_db = _db_time()
-        self.convert: list[Any] = [
-            to_db if isinstance(f, DateTimeField) and sqlite
-            else (lambda v: None if v is None else json.dumps(v, ensure_ascii=False)) if isinstance(f, JSONField)
-            else None for f in fields]
-        self.spec = list(zip(self.attnames, self.defaults, self.convert, strict=True))
-        self.rows: list[tuple[Any, ...]] = []
-
-    def add(self, values: dict[str, Any]) -> None:
-        get = values.get
-        self.rows.append(tuple(get(name, default) if convert is None else convert(get(name, default))
-                               for name, default, convert in self.spec))
-
-    def flush(self) -> int:
-        count, rows = len(self.rows), self.rows
-        self.rows = []
-        if not rows:
-            return 0
-        qn = connection.ops.quote_name
-        columns = ", ".join(qn(c) for c in self.columns)
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                with cursor.cursor.copy(f"COPY {qn(self.name)} ({columns}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                sql = (f"INSERT INTO {qn(self.name)} ({columns}) "  # noqa: S608 (our own names, quoted)
-                       f"VALUES ({', '.join(['%s'] * len(self.columns))})")
-                for start in range(0, count, COPY_OR_MANY):
-                    cursor.executemany(sql, rows[start:start + COPY_OR_MANY])
-        return count
-
-
 def reset_sequences() -> None:
     """After INSERTs with explicit ids, PostgreSQL's id sequences must move past them."""
-    from django.core.management.color import no_style
-
     from guanxi.sales import models as m
 
-    statements = connection.ops.sequence_reset_sql(no_style(), [m.Opportunity, m.Quote, m.Order, m.Contract,
-                                                                m.PaymentPlan, m.Lead])
-    if statements:
-        with connection.cursor() as cursor:
-            for sql in statements:
-                cursor.execute(sql)
+    demo_load.reset_sequences(m.Opportunity, m.Quote, m.Order, m.Contract, m.PaymentPlan, m.Lead)
+
+
+def bulk_models() -> tuple[type[Model], ...]:
+    """The tables the batches fill (their secondary indexes are built after the load)."""
+    from guanxi.sales import models as m
+
+    return (m.Opportunity, m.StageChange, m.Quote, m.QuoteLine, m.QuoteRevision, m.Order, m.OrderLine, m.Contract,
+            m.ContractStep, m.PaymentPlan, m.Payment, m.Lead)
 
 
 # --- The accounts' side --------------------------------------------------------------------
@@ -132,13 +88,19 @@ def prepare_accounts(after: int, seed: int) -> None:
     from guanxi.customers.models import Account
     from guanxi.demo import CITIES
 
+    # The customer demo writes both with the accounts it writes now; this fills those of a
+    # company built before it did.
     alive = Account.all_objects.filter(pk__gt=after, province="")
-    for city in CITIES:
-        alive.filter(region=city.region).update(province=city.province, city=city.name)
-    # About one company in twenty resells our drives and spares (经销商), spread by id.
-    step = 20
-    Account.all_objects.filter(pk__gt=after, kind="enterprise").alias(
-        slot=Mod(F("id") * 7 + seed % step, step)).filter(slot=0).update(is_distributor=True)
+    if alive.exists():
+        for city in CITIES:
+            alive.filter(region=city.region).update(province=city.province, city=city.name)
+    Account.all_objects.filter(pk__gt=after, kind="enterprise", is_distributor=False).alias(
+        slot=Mod(F("id") * 7 + seed % DISTRIBUTOR_STEP, DISTRIBUTOR_STEP)).filter(slot=0).update(is_distributor=True)
+
+
+def is_distributor(pk: int, seed: int, kind: str) -> bool:
+    """Whether account ``pk`` is one of the distributors (spread by id, as prepare_accounts picks them)."""
+    return kind == "enterprise" and (pk * 7 + seed % DISTRIBUTOR_STEP) % DISTRIBUTOR_STEP == 0
 
 
 def total_weight(first_day: date, end_day: date) -> float:
@@ -183,10 +145,12 @@ def build_sales(*, size: str, seed: int, now: datetime, stdout: _Writer | None =
     started = time.perf_counter()
     if stdout is not None:
         stdout.write("正在生成销售数据 / building sales (products, deals, quotes, orders, contracts) …\n")
+    demo_load.bulk_session()
     with transaction.atomic():
         CodeSequence.objects.get_or_create(name=MARKER)
         world = load_world(size, seed, now, prepare_after=done or 0)
-    written = _write_batches(world, stdout, max_batches)
+    with demo_load.bulk_load(*bulk_models()):
+        written = _write_batches(world, stdout, max_batches)
     if max_batches is not None and Account.all_objects.filter(
             pk__gt=CodeSequence.objects.get(name=MARKER).value).exists():
         return True
@@ -200,8 +164,9 @@ def build_sales(*, size: str, seed: int, now: datetime, stdout: _Writer | None =
     figures = recount_bulk()
     board.rebuild()  # the deal board's column figures, from the deals written in bulk
     figures_seconds = time.perf_counter() - figures_started
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    from guanxi.sales import models as m
+
+    demo_load.analyze(*bulk_models(), m.SalesMonth, m.AccountSales, m.SalesTarget, m.BoardFigures)
     if stdout is not None:
         stdout.write(f"  {written['lines']:,} order lines in {written['orders']:,} orders, {written['deals']:,} deals, "
                      f"{written['quotes']:,} quotes, {written['contracts']:,} contracts, "
@@ -217,6 +182,7 @@ def _write_batches(world: World, stdout: _Writer | None, max_batches: int | None
 
     counts: dict[str, int] = defaultdict(int)
     total = Account.all_objects.count()
+    done = Account.all_objects.filter(pk__lte=CodeSequence.objects.get(name=MARKER).value).count()
     batches = 0
     last_report = -1
     while max_batches is None or batches < max_batches:
@@ -236,8 +202,8 @@ def _write_batches(world: World, stdout: _Writer | None, max_batches: int | None
             for key, value in batch.write().items():
                 counts[key] += value
             CodeSequence.objects.filter(name=MARKER).update(value=accounts[-1][0])
+        done += len(accounts)
         if stdout is not None:
-            done = Account.all_objects.filter(pk__lte=accounts[-1][0]).count()
             if done * 10 // max(total, 1) > last_report:
                 last_report = done * 10 // max(total, 1)
                 stdout.write(f"  订单 order lines: {counts['lines']:,} ({done:,} / {total:,} accounts)\n")
@@ -309,23 +275,22 @@ def recount_bulk(today: date | None = None) -> int:
     open_deals = grouped(Opportunity.objects.filter(deleted_at__isnull=True, state=Opportunity.State.OPEN),
                          total=Sum(ExpressionWrapper(F("amount") * F("rate_to_cny"), output_field=cny)))
     now = timezone.now()
-    rows = []
+    table = Table(AccountSales, with_id=True)
     for account_id in sorted(set(orders) | set(contracts) | set(received) | set(overdue) | set(open_deals)):
         o = orders.get(account_id, {})
         contracted = Decimal(contracts.get(account_id, {}).get("total") or zero)
         got = Decimal(received.get(account_id, {}).get("total") or zero)
-        rows.append(AccountSales(
-            account_id=account_id, orders_count=o.get("count", 0),
-            orders_total=Decimal(o.get("total") or zero).quantize(FEN),
-            contracts_total=contracted.quantize(FEN), received_total=got.quantize(FEN),
-            receivable_total=max(contracted - got, zero).quantize(FEN),
-            overdue_total=Decimal(overdue.get(account_id) or zero).quantize(FEN),
-            open_deals_total=Decimal(open_deals.get(account_id, {}).get("total") or zero).quantize(FEN),
-            first_order_on=o.get("first"), last_order_on=o.get("last"), updated_at=now))
+        table.add({
+            "account_id": account_id, "orders_count": o.get("count", 0),
+            "orders_total": Decimal(o.get("total") or zero).quantize(FEN),
+            "contracts_total": contracted.quantize(FEN), "received_total": got.quantize(FEN),
+            "receivable_total": max(contracted - got, zero).quantize(FEN),
+            "overdue_total": Decimal(overdue.get(account_id) or zero).quantize(FEN),
+            "open_deals_total": Decimal(open_deals.get(account_id, {}).get("total") or zero).quantize(FEN),
+            "first_order_on": o.get("first"), "last_order_on": o.get("last"), "updated_at": now})
     with transaction.atomic():
         AccountSales.objects.all().delete()
-        AccountSales.objects.bulk_create(rows, batch_size=2_000)
-    return len(rows)
+        return table.flush()
 
 
 def ensure_targets(today: date) -> int:

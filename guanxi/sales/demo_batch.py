@@ -90,7 +90,7 @@ class Batch:
 
     def write(self) -> dict[str, int]:
         from guanxi.core import codes, search
-        from guanxi.sales.demo import Table
+        from guanxi.core.demo_load import Table
 
         for sequence, rows in self.codes.items():
             for (row, prefix, year), number in zip(rows, codes.reserve(sequence, len(rows)), strict=True):

@@ -47,10 +47,11 @@ from datetime import time as dtime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from guanxi.core.demo_load import Table, analyze, bulk_load, bulk_session, next_ids, reset_sequences
 from guanxi.service import demo_texts as tx
 
 MARKER = "demo-service"  # CodeSequence: how many of the year's cases are written
@@ -1054,11 +1055,9 @@ def write(stories: list[Story]) -> dict[str, int]:
     """Insert a batch of told cases and everything hanging off them: bulk inserts of plain rows
     (COPY on PostgreSQL, ``guanxi.sales.demo.Table``), the cases with ids taken after the last."""
     from guanxi.core import search
-    from guanxi.sales.demo import Table
-    from guanxi.sales.demo_world import _next_ids
     from guanxi.service.models import Case, CaseEvent, HandlingStep, Handover, Visit
 
-    pk = _next_ids(Case)["Case"]
+    pk = next_ids(Case)["Case"]
     tables = {name: Table(model, with_id=name == "cases") for name, model in (
         ("cases", Case), ("events", CaseEvent), ("steps", HandlingStep), ("handovers", Handover), ("visits", Visit))}
     for s in stories:
@@ -1078,15 +1077,11 @@ def write(stories: list[Story]) -> dict[str, int]:
     return written
 
 
-def reset_sequences(*models: Any) -> None:
-    """After INSERTs with explicit ids, PostgreSQL's id sequences must move past them."""
-    from django.core.management.color import no_style
+def bulk_models() -> tuple[Any, ...]:
+    """The tables the batches fill (their secondary indexes are built after the load)."""
+    from guanxi.service.models import Case, CaseEvent, HandlingStep, Handover, Visit
 
-    statements = connection.ops.sequence_reset_sql(no_style(), list(models))
-    if statements:
-        with connection.cursor() as cursor:
-            for sql in statements:
-                cursor.execute(sql)
+    return Case, CaseEvent, HandlingStep, Handover, Visit
 
 
 def _codes(stories_or_drafts: list[Draft]) -> list[str]:
@@ -1194,6 +1189,7 @@ def build_service(*, size: str, seed: int, now: datetime, stdout: _Writer | None
     started = time.perf_counter()
     if stdout is not None:
         stdout.write("正在生成客户服务数据 / building service (cases, visits, improvements) …\n")
+    bulk_session()
     with translation.override(settings.LANGUAGE_CODE):
         return _build(size, seed, now, stdout, max_batches, started)
 
@@ -1211,28 +1207,30 @@ def _build(size: str, seed: int, now: datetime, stdout: _Writer | None, max_batc
     times = w.received_times()
     counts: dict[str, int] = defaultdict(int)
     batches = 0
-    while max_batches is None or batches < max_batches:
-        done = CodeSequence.objects.get(name=MARKER).value
-        if done >= len(times):
-            break
-        batches += 1
-        drafts = [draw_case(w, i, times[i]) for i in range(done, min(done + BATCH, len(times)))]
-        with transaction.atomic():
-            fill_batch(w, drafts)
-            stories = [tell(w, d, code) for d, code in zip(drafts, _codes(drafts), strict=True)]
-            for key, value in write(stories).items():
-                counts[key] += value
-            CodeSequence.objects.filter(name=MARKER).update(value=done + len(drafts))
-        if stdout is not None and (done + len(drafts)) * 10 // len(times) > done * 10 // len(times):
-            stdout.write(f"  服务 cases: {done + len(drafts):,} / {len(times):,}\n")
+    with bulk_load(*bulk_models()):
+        while max_batches is None or batches < max_batches:
+            done = CodeSequence.objects.get(name=MARKER).value
+            if done >= len(times):
+                break
+            batches += 1
+            drafts = [draw_case(w, i, times[i]) for i in range(done, min(done + BATCH, len(times)))]
+            with transaction.atomic():
+                fill_batch(w, drafts)
+                stories = [tell(w, d, code) for d, code in zip(drafts, _codes(drafts), strict=True)]
+                for key, value in write(stories).items():
+                    counts[key] += value
+                CodeSequence.objects.filter(name=MARKER).update(value=done + len(drafts))
+            if stdout is not None and (done + len(drafts)) * 10 // len(times) > done * 10 // len(times):
+                stdout.write(f"  服务 cases: {done + len(drafts):,} / {len(times):,}\n")
     if CodeSequence.objects.get(name=MARKER).value < len(times):
         return True
     with transaction.atomic():
         showcase = build_showcase(w)
         mails = announce_shipped(w)
         CodeSequence.objects.get_or_create(name=DONE)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    from guanxi.service.models import ImprovementMail
+
+    analyze(*bulk_models(), ImprovementMail)
     if stdout is not None:
         stdout.write(f"  {counts['cases']:,} cases ({showcase} showcase), {counts['events']:,} events, "
                      f"{counts['steps']:,} handling steps, {counts['handovers']:,} hand-overs, {counts['visits']:,} "

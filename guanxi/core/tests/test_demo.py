@@ -14,7 +14,9 @@ from django.db.models import F
 from django.test import RequestFactory
 
 from conftest import module_data, settled
+from guanxi.core import demo_load
 from guanxi.core.models import CodeSequence, Department, Team, User
+from guanxi.core.tests.test_demo_load import index_definitions
 from guanxi.core.validators import is_mobile, is_valid_credit_code
 from guanxi.customers.models import Account
 from guanxi.demo import (
@@ -55,9 +57,36 @@ def fast_hashing(settings: Any) -> None:
 
 @pytest.fixture(scope="module")
 def demo(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
-    """Built once for the module (rolled back at its end); each test runs in its own transaction."""
+    """Built once for the module (rolled back at its end); each test runs in its own transaction.
+    Notes the indexes before and the ones the bulk load deferred (dropped, built again after)."""
     with module_data(django_db_blocker):
-        yield settled(build_demo("S", now=NOW))
+        before = index_definitions()
+        deferred: list[str] = []
+        real = demo_load.defer_indexes
+
+        def recording(tables: Any) -> list[str]:
+            names = real(tables)
+            deferred.extend(names)
+            return names
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(demo_load, "defer_indexes", recording)
+            built = settled(build_demo("S", now=NOW))
+        yield {**built, "indexes_before": before, "deferred": deferred}
+
+
+def test_the_bulk_load_ends_with_exactly_the_indexes_the_migrations_made(demo: dict[str, Any]) -> None:
+    after = index_definitions()
+    assert after == demo["indexes_before"]
+    if demo_load.postgres():
+        # The load really went without them: accounts, history, sales, service and surveys.
+        deferred = set(demo["deferred"])
+        assert {"customers_account_search_trgm", "customers_a_owner_i_9ae7e1_idx"} <= deferred
+        assert {name.split("_")[0] for name in deferred} >= {"customers", "activities", "sales", "service", "loyalty"}
+        assert deferred <= {name for name, _definition in after}
+        assert not demo_load.deferred_tables()
+    else:
+        assert demo["deferred"] == []
 
 
 def test_size_s_has_the_documented_counts(demo: dict[str, Any]) -> None:
