@@ -254,9 +254,10 @@ class Account(SoftDeletable, Approvable, Versioned):
     credit_standing = models.CharField(_("credit standing"), max_length=16, choices=CreditStanding.choices,
                                        blank=True)
     importance = models.CharField(_("importance to us"), max_length=16, choices=Importance.choices, blank=True)
-    # Classification (R2).
+    # Classification (R2). No index of its own: the (category, -id) index in Meta answers every
+    # lookup by category, and each index of this table is written with every non-HOT row update.
     category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.PROTECT, related_name="accounts",
-                                 verbose_name=_("category"))
+                                 verbose_name=_("category"), db_index=False)
     lifecycle = models.CharField(_("lifecycle stage"), max_length=16, choices=Lifecycle.choices,
                                  default=Lifecycle.POTENTIAL)
     relationship_type = models.CharField(_("relationship type"), max_length=16, choices=RelationshipType.choices,
@@ -275,8 +276,9 @@ class Account(SoftDeletable, Approvable, Versioned):
     pool_entered_at = models.DateTimeField(_("in the pool since"), null=True, blank=True, editable=False)
     pool_notice_at = models.DateTimeField(_("return to the pool announced at"), null=True, blank=True,
                                           editable=False)
+    # No index of its own: the indexes in Meta that start with the owner answer every lookup by owner.
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                              related_name="accounts", verbose_name=_("owner"))
+                              related_name="accounts", verbose_name=_("owner"), db_index=False)
     # The owner's department when the account was assigned: what department-wide
     # visibility filters on, one indexed column instead of a join through users.
     department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT,
@@ -425,7 +427,9 @@ class AccountRating(models.Model):
         MANUAL = "manual", _("Manual re-rating")
         IMPORT = "import", _("Imported")
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="ratings", verbose_name=_("account"))
+    # No index of its own: the index in Meta that starts with the account answers every lookup by it.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="ratings", verbose_name=_("account"),
+                                db_index=False)
     score = models.DecimalField(_("score"), max_digits=6, decimal_places=2)
     grade = models.CharField(_("grade"), max_length=8)
     previous_grade = models.CharField(_("previous grade"), max_length=8, blank=True)
@@ -440,7 +444,10 @@ class AccountRating(models.Model):
         verbose_name = _("rating")
         verbose_name_plural = _("ratings")
         ordering = ["-rated_at", "-id"]
-        indexes = [models.Index(fields=["account", "-rated_at"])]
+        # An account's ratings by time (the curve, the 360 page, lookups by account); the grades
+        # too, so the business check's scan of a person's rating moves reads no rating rows.
+        indexes = [models.Index(fields=["account", "-rated_at", "previous_grade", "grade"],
+                                name="rating_account_time_grades")]
 
     def __str__(self) -> str:
         return f"{self.grade} ({self.score})"

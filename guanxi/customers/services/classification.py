@@ -15,9 +15,13 @@ factors with a weight above zero:
 
 The grade is the one with the highest minimum score the score reaches; a score below every
 threshold gets the lowest grade. Every rating is kept (``AccountRating``), which is what the
-account page draws as the relationship curve. ``Account.grade/score/rated_at`` are derived
-copies of the latest rating: written with a plain UPDATE (no version bump, like the search
-text), and audited only when the grade moves.
+account page draws as the relationship curve. ``Account.grade/score`` are derived copies of
+the latest rating and ``Account.rated_at`` says since when the account has had them: written
+with a plain UPDATE (no version bump, like the search text) only when the grade or the score
+moves, and audited only when the grade moves. A rating that finds both unchanged adds its row
+to the series (which keeps its date) and leaves the account row alone: the monthly re-rating
+of a company whose accounts mostly stay where they were writes few account rows, and each
+account row written costs an entry in every index of the accounts table.
 """
 
 from __future__ import annotations
@@ -222,9 +226,12 @@ def _rate_one(*, actor: Any, account: Account, kind: str, note: str) -> AccountR
     rating = AccountRating.objects.create(
         account=account, score=score, grade=grade, previous_grade=previous, kind=kind, factors=detail,
         note=note.strip(), rated_by=actor if getattr(actor, "is_authenticated", False) else None, rated_at=now)
-    Account.all_objects.filter(pk=account.pk).update(grade=grade, score=score, rated_at=now)
+    # Only a move is written to the account (what the database has, not what was read).
+    if Account.all_objects.filter(pk=account.pk).exclude(grade=grade, score=score).update(
+            grade=grade, score=score, rated_at=now):
+        account.rated_at = now
     old_score = account.score
-    account.grade, account.score, account.rated_at = grade, score, now
+    account.grade, account.score = grade, score
     if grade != previous:
         audit.record(actor=actor, action="rate", obj=account,
                      changes={"grade": [previous, grade], "score": [audit.serialise(old_score), str(score)]},
@@ -288,7 +295,8 @@ def account_score_factor(*, actor: Any, account: Account, factor: RatingFactor, 
 # --- Re-rating everyone (the monthly job) ------------------------------------------------------------
 def _rate_chunk(accounts: list[Account], factors: list[RatingFactor], grades: list[Grade], *, kind: str,
                 actor: Any, note: str, now: dt.datetime, content_type: ContentType) -> int:
-    """Rate ``accounts`` in bulk: one INSERT of ratings, one batched UPDATE, audit rows for grade moves."""
+    """Rate ``accounts`` in bulk: one INSERT of ratings, one batched UPDATE of the accounts whose grade or
+    score moved, audit rows for grade moves."""
     for name in {f.rule for f in factors if f.method == RatingFactor.Method.RULE}:
         found = RULES.get(name)
         if found and found.prefetch:
@@ -309,12 +317,18 @@ def _rate_chunk(accounts: list[Account], factors: list[RatingFactor], grades: li
     updates: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []
     actor_name = (user.get_username() if user else "system")[:150]
+    texts: dict[tuple[float | None, ...], str] = {}  # the rules give few distinct results: encode each once
     for account in accounts:
         score, detail = compute(account, factors, manual.get(account.pk, {}))
         grade = grade_for(score, grades)
         value = ops.adapt_decimalfield_value(score, 6, 2)
-        ratings.append((account.pk, value, grade, account.grade, kind, json.dumps(detail), note, by, at))
-        updates.append((grade, value, at, account.pk))
+        points = tuple(detail.values())
+        text = texts.get(points)
+        if text is None:
+            text = texts[points] = json.dumps(detail)
+        ratings.append((account.pk, value, grade, account.grade, kind, text, note, by, at))
+        if grade != account.grade or score != account.score:
+            updates.append((grade, value, at, account.pk))
         if grade != account.grade:
             # The same row audit.record writes, for every account whose grade moved.
             events.append((at, by, actor_name, origin.ip, origin.channel, "rate", content_type.pk, str(account.pk),
@@ -331,8 +345,9 @@ def _rate_chunk(accounts: list[Account], factors: list[RatingFactor], grades: li
         cursor.executemany(
             f"INSERT INTO {AccountRating._meta.db_table} (account_id, score, grade, previous_grade, kind, "  # noqa: S608 (constant table name)
             "factors, note, rated_by_id, rated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", ratings)
-        cursor.executemany(f"UPDATE {Account._meta.db_table} SET grade = %s, score = %s, rated_at = %s "  # noqa: S608
-                           "WHERE id = %s", updates)
+        if updates:
+            cursor.executemany(f"UPDATE {Account._meta.db_table} SET grade = %s, score = %s, rated_at = %s "  # noqa: S608
+                               "WHERE id = %s", updates)
     return len(accounts)
 
 

@@ -4,10 +4,14 @@ monthly job on the real queue."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from guanxi.core.errors import Forbidden, Invalid, NotFound
 from guanxi.core.models import AuditEvent, Job
@@ -312,6 +316,34 @@ def test_bulk_rerating_matches_the_single_rating(org: Any, account_factory: Any)
     assert AuditEvent.objects.filter(action="rate", object_id__in=[str(a.pk) for a in accounts]).count() == 4
 
 
+def test_a_rerating_that_moves_nothing_leaves_the_account_row_alone(org: Any, account_factory: Any) -> None:
+    moved, still = account_factory(owner=org.salesperson), account_factory(owner=org.salesperson)
+    svc.rerate_all()
+    month_ago = timezone.now() - dt.timedelta(days=30)
+    Account.objects.filter(pk__in=[moved.pk, still.pk]).update(version=7, updated_at=month_ago)
+    before = Account.objects.get(pk=still.pk)
+    Account.objects.filter(pk=moved.pk).update(importance=Account.Importance.KEY)  # its importance rule moves
+    with CaptureQueriesContext(connection) as queries:
+        assert svc.rerate_all() == 2
+    written = [q["sql"] for q in queries.captured_queries if "UPDATE customers_account" in q["sql"]
+               or 'UPDATE "customers_account"' in q["sql"]]
+    assert len(written) == 1 and written[0].startswith("1 times: ")  # the account that moved, only
+    after = Account.objects.get(pk=still.pk)
+    assert (after.grade, after.score, after.rated_at, after.version, after.updated_at) == (
+        before.grade, before.score, before.rated_at, 7, month_ago)
+    series = list(AccountRating.objects.filter(account=still).order_by("-rated_at", "-id"))
+    assert len(series) == 2 and series[0].rated_at > after.rated_at  # the series keeps the date
+    assert (series[0].score, series[0].grade, series[0].previous_grade) == (after.score, after.grade, after.grade)
+    moved.refresh_from_db()
+    latest = AccountRating.objects.filter(account=moved).order_by("-rated_at", "-id").first()
+    assert latest is not None and (moved.score, moved.grade, moved.rated_at) == (
+        latest.score, latest.grade, latest.rated_at)
+    # Rating one account by hand follows the same rule.
+    svc.account_rate(actor=org.manager, account=after)
+    after.refresh_from_db()
+    assert after.rated_at == before.rated_at and AccountRating.objects.filter(account=still).count() == 3
+
+
 def test_bulk_rerating_resumes_after_its_checkpoint(org: Any, account_factory: Any) -> None:
     accounts = [account_factory(owner=org.salesperson) for _ in range(3)]
     assert svc.rerate_all(after_id=accounts[0].pk) == 2
@@ -363,8 +395,9 @@ def test_the_rating_tab_shows_grade_policy_factors_curve_and_table(org: Any, acc
     assert AccountFactorScore.objects.filter(account=account).count() == 3
     response = client.post(f"/accounts/{account.pk}/rating/rate/", {"note": "首次评级"})
     assert response.status_code == 302
-    page = client.get(f"/accounts/{account.pk}/").content.decode()
-    assert 'data-testid="header-grade"' in page
+    assert 'data-testid="header-grade"' in client.get(f"/accounts/{account.pk}/").content.decode()
+    # The Rating tab, which the account page loads when it is opened.
+    page = client.get(f"/accounts/{account.pk}/rating/", HTTP_HX_REQUEST="true").content.decode()
     assert "重点客户" in page and 'data-testid="service-policy"' in page  # the A grade's policy
     assert "工商业 → 餐饮" in page
     assert 'id="relationship-curve-data"' in page and "curve.js" in page and "plotly.min.js" in page

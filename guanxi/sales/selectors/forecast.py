@@ -160,8 +160,9 @@ def pipeline_as_dict(forecast: PipelineForecast) -> dict[str, Any]:
 # --- The history of orders -----------------------------------------------------------------
 # What the page reads of the rollup (the series, the choices) is cached for the day under the
 # rollup's generation: its rows' count, highest id and sum of ``changes``, which the order
-# service bumps in the same UPDATE that changes a row (a rebuild writes new rows: new ids). A
-# committed change always moves the generation, so a cached read is never older than the
+# service bumps in the same UPDATE that changes a row (the nightly rebuild bumps the rows it
+# corrects, adds new ones and deletes emptied ones). A committed change always moves the
+# generation, so a cached read is never older than the
 # rollup it is served for; a read cached from a newer state than its key is never asked for
 # again. One small query (a narrow index) instead of three grouped scans of the rollup.
 def rollup_generation() -> str:

@@ -20,9 +20,9 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Value
-from django.db.models.functions import Greatest
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, DateField, F, Sum, Value
+from django.db.models.functions import Greatest, Substr, TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from huey.contrib.djhuey import db_periodic_task
@@ -554,24 +554,80 @@ def sales_month_apply(order: Order, sign: int) -> None:
         _bump(month, product_id, province, quantity * sign, amount * sign, sign)
 
 
-@transaction.atomic
-def sales_month_rebuild() -> int:
-    """Recount the whole monthly sales from the counted orders; returns the rows written."""
-    sums: dict[tuple[dt.date, int, str], list[Any]] = defaultdict(lambda: [ZERO, ZERO, set()])
+def _month_of_order() -> Any:
+    """The month of a line's order as the database groups it: SQLite keeps dates as ISO text, whose
+    first seven characters are the month (no function call per row); PostgreSQL truncates."""
+    if connection.vendor == "sqlite":
+        return Substr("order__order_date", 1, 7)
+    return TruncMonth("order__order_date", output_field=DateField())
+
+
+def _as_month(value: Any) -> dt.date:
+    if isinstance(value, str):  # "YYYY-MM" from SQLite
+        return dt.date(int(value[:4]), int(value[5:7]), 1)
+    return _month(value)
+
+
+def _monthly_sums() -> dict[tuple[dt.date, int, str], list[Any]]:
+    """{(month, product, province): [quantity, amount in CNY, order count]} of the counted orders'
+    catalogue lines.
+
+    A line's amount is its total times its order's rate, rounded to the fen line by line (as
+    ``sales_month_apply`` adds it). At the rate 1 (orders in CNY, most of them) that is the total
+    itself, so the database sums those lines by month; lines of orders in another currency are
+    summed here line by line. An order has one rate: its lines are in one part only."""
     lines = OrderLine.objects.filter(product__isnull=False, order__deleted_at__isnull=True,
-                                     order__state__in=COUNTED).values_list(
-        "order_id", "order__order_date", "order__rate_to_cny", "order__account__province", "product_id",
-        "quantity", "total")
-    for order_id, day, rate, province, product_id, quantity, total in lines.iterator(chunk_size=5000):
-        row = sums[(_month(day), product_id, province or "")]
+                                     order__state__in=COUNTED).order_by()
+    sums: dict[tuple[dt.date, int, str], list[Any]] = defaultdict(lambda: [ZERO, ZERO, 0])
+    grouped = (lines.filter(order__rate_to_cny=1).annotate(ym=_month_of_order())
+               .values_list("ym", "product_id", "order__account__province")
+               .annotate(quantity=Sum("quantity"), amount=Sum("total"), orders=Count("order_id", distinct=True)))
+    for ym, product_id, province, quantity, amount, orders in grouped:
+        row = sums[(_as_month(ym), product_id, province or "")]
+        row[0] += Decimal(quantity).quantize(Decimal("0.001"))
+        row[1] += money(amount)
+        row[2] += orders
+    foreign: dict[tuple[dt.date, int, str], set[int]] = defaultdict(set)
+    for order_id, day, rate, province, product_id, quantity, total in lines.exclude(order__rate_to_cny=1).values_list(
+            "order_id", "order__order_date", "order__rate_to_cny", "order__account__province", "product_id",
+            "quantity", "total").iterator(chunk_size=5000):
+        key = (_month(day), product_id, province or "")
+        row = sums[key]
         row[0] += quantity
         row[1] += money(total * rate)
-        row[2].add(order_id)
-    SalesMonth.objects.all().delete()
-    SalesMonth.objects.bulk_create(
-        [SalesMonth(month=month, product_id=product_id, province=province, quantity=qty, amount=amount,
-                    orders=len(ids)) for (month, product_id, province), (qty, amount, ids) in sums.items()],
-        batch_size=1000)
+        foreign[key].add(order_id)
+    for key, ids in foreign.items():
+        sums[key][2] += len(ids)
+    return sums
+
+
+@transaction.atomic
+def sales_month_rebuild() -> int:
+    """Recount the whole monthly sales from the counted orders and write what differs; returns
+    the number of rows the recount holds.
+
+    A corrected row has its ``changes`` bumped and a new one gets a new id, so the forecast's
+    cache generation moves on with any correction; a night without drift writes nothing."""
+    sums = _monthly_sums()
+    stored = {(month, product_id, province): (pk, quantity, amount, orders) for
+              pk, month, product_id, province, quantity, amount, orders in SalesMonth.objects.order_by().values_list(
+                  "pk", "month", "product_id", "province", "quantity", "amount", "orders").iterator(chunk_size=5000)}
+    new: list[SalesMonth] = []
+    changed: list[tuple[int, Decimal, Decimal, int]] = []
+    for (month, product_id, province), (quantity, amount, orders) in sums.items():
+        old = stored.get((month, product_id, province))
+        if old is None:
+            new.append(SalesMonth(month=month, product_id=product_id, province=province, quantity=quantity,
+                                  amount=amount, orders=orders))
+        elif (old[1], old[2], old[3]) != (quantity, amount, orders):
+            changed.append((old[0], quantity, amount, orders))
+    gone = [old[0] for key, old in stored.items() if key not in sums]
+    for start in range(0, len(gone), 500):
+        SalesMonth.objects.filter(pk__in=gone[start:start + 500]).delete()
+    SalesMonth.objects.bulk_create(new, batch_size=1000)
+    for pk, quantity, amount, orders in changed:  # few on a normal night
+        SalesMonth.objects.filter(pk=pk).update(quantity=quantity, amount=amount, orders=orders,
+                                                changes=F("changes") + 1)
     return len(sums)
 
 

@@ -62,7 +62,7 @@ def test_cached_reads_follow_every_change_of_the_rollup(org: Any, account_factor
     records.record_restore(actor=org.manager, obj=Order.all_objects.get(pk=older.pk))
     assert last_month_total() == D("100.00")
 
-    # The nightly rebuild writes new rows (new ids): a new generation even with the same sums.
+    # The nightly rebuild bumps the rows it corrects: a new generation.
     before = reads.rollup_generation()
     SalesMonth.objects.update(amount=D("5"))  # drift the rebuild corrects
     services.sales_month_rebuild()

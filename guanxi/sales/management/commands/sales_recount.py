@@ -38,4 +38,4 @@ class Command(BaseCommand):
             self.stdout.write(f"board figures: {rows:,} rows")
             if not board_only:
                 self.stdout.write(f"monthly sales: {sales_month_rebuild():,} rows")
-                self.stdout.write(f"customer figures: {totals.recount_all():,} accounts")
+                self.stdout.write(f"customer figures: {totals.recount_all():,} accounts corrected")
