@@ -101,10 +101,11 @@ def test_a_sent_mail_is_refused_with_a_clear_message(org, login, run_queue):
     run_queue()
     before = snapshot(row)
     client = login(org.admin)
-    page = client.post(f"/outbox/{row.pk}/retry/", HTTP_ACCEPT_LANGUAGE="en", follow=True)
+    page = client.post(f"/outbox/{row.pk}/retry/", follow=True)
     assert page.status_code == 200
     sent_at = timezone.localtime(Outbox.objects.get(pk=row.pk).sent_at)
-    assert f"This mail was sent at {sent_at:%Y-%m-%d %H:%M}; it is not sent again." in page.content.decode()
+    # In the administrator's language (zh-hans, the default).
+    assert f"这封邮件已于 {sent_at:%Y-%m-%d %H:%M} 发出，不会再次发送。" in page.content.decode()
     with pytest.raises(Invalid):
         outbox_retry(actor=org.admin, outbox_id=row.pk)
     assert snapshot(row) == before and retry_audits(row) == [] and len(mail.outbox) == 1
