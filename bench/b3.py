@@ -22,11 +22,6 @@ import time
 from typing import Any
 
 
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=60, help="timed requests per case (after 10 to warm up)")
@@ -45,6 +40,7 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from bench.suite import percentile
     from guanxi.core.models import User
     from guanxi.customers.selectors import account_scope
 
