@@ -21,12 +21,15 @@ from guanxi.core.validators import is_mobile, is_valid_credit_code
 from guanxi.customers.models import Account
 from guanxi.demo import (
     DEMO_PASSWORD,
+    RATING_DONE,
+    RATING_MARKER,
     SIZES,
     account_code,
     build_demo,
     chinese_number,
     generate_accounts,
     plan_organisation,
+    settle_ratings,
 )
 
 # Pinned so the in-memory generation below sees the same history as the build.
@@ -224,3 +227,39 @@ def test_every_account_has_three_people_with_valid_mobiles_and_one_principal(dem
     assert all(is_mobile(m) for m in Contact.objects.values_list("mobile", flat=True))
     depths = Counter(Contact.objects.values_list("depth", flat=True))
     assert depths["passer_by"] > depths["confidant"] > 0  # few people are 知己
+
+
+def test_the_demo_ends_with_the_grades_the_rules_give(demo: dict[str, Any]) -> None:
+    from guanxi.customers.models import AccountRating
+    from guanxi.customers.services.classification import rerate_all
+
+    assert CodeSequence.objects.filter(name=RATING_DONE).exists()
+    assert not CodeSequence.objects.filter(name=RATING_MARKER).exists()
+    # Every account's last rating is the closing one, at the pinned "now", and its grade is stored.
+    closing = AccountRating.objects.filter(rated_at=NOW, kind=AccountRating.Kind.SCHEDULED)
+    assert closing.count() == Account.all_objects.count()
+    assert not Account.all_objects.exclude(rated_at=NOW).exists()
+    stored = dict(Account.all_objects.values_list("id", "grade"))
+    assert dict(closing.values_list("account_id", "grade")) == stored
+    # So a night's re-rating moves no account (what B7 measures is a normal night).
+    before = set(Account.all_objects.values_list("id", "grade", "score", "rated_at"))
+    assert rerate_all() == len(before)
+    assert set(Account.all_objects.values_list("id", "grade", "score", "rated_at")) == before
+    assert len(set(stored.values())) > 1  # the rules tell accounts apart
+
+
+def test_a_stopped_closing_rating_resumes_after_its_last_chunk(demo: dict[str, Any]) -> None:
+    from guanxi.customers.models import AccountRating
+
+    ids = sorted(Account.all_objects.values_list("id", flat=True))
+    middle = ids[len(ids) // 2]
+    CodeSequence.objects.filter(name=RATING_DONE).delete()
+    CodeSequence.objects.create(name=RATING_MARKER, value=middle)
+    last = AccountRating.objects.order_by("-pk").values_list("pk", flat=True).first()
+    assert settle_ratings(now=NOW) is True
+    rated = list(AccountRating.objects.filter(pk__gt=last).values_list("account_id", flat=True))
+    assert sorted(rated) == [i for i in ids if i > middle]  # each account after the checkpoint, once
+    assert CodeSequence.objects.filter(name=RATING_DONE).exists()
+    assert not CodeSequence.objects.filter(name=RATING_MARKER).exists()
+    assert settle_ratings(now=NOW) is False  # done: a second call rates nothing
+    assert not AccountRating.objects.filter(pk__gt=last).exclude(account_id__in=rated).exists()

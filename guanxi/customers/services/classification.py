@@ -353,12 +353,13 @@ def _rate_chunk(accounts: list[Account], factors: list[RatingFactor], grades: li
 
 def rerate_all(*, kind: str = AccountRating.Kind.SCHEDULED, actor: Any = None, note: str = "",
                progress: jobs.Progress | None = None, after_id: int = 0,
-               account_ids: Iterable[int] | None = None) -> int:
+               account_ids: Iterable[int] | None = None, at: dt.datetime | None = None) -> int:
     """Re-rate every alive account (or ``account_ids``) in chunks, each chunk its own transaction.
 
     Resumable: ``after_id`` skips accounts already done (the job's checkpoint). Returns the
     number of accounts rated. Not a user-facing service: the job behind it is started by
-    ``rerate_all_start`` (rights checked there) or by the monthly schedule.
+    ``rerate_all_start`` (rights checked there) or by the monthly schedule. ``at`` pins the
+    ratings' time (the demo's pinned "now"); by default each chunk takes the clock's.
     """
     factors = active_factors()
     grades = grades_by_threshold()
@@ -377,8 +378,8 @@ def rerate_all(*, kind: str = AccountRating.Kind.SCHEDULED, actor: Any = None, n
         if not chunk:
             break
         with transaction.atomic():
-            done += _rate_chunk(chunk, factors, grades, kind=kind, actor=actor, note=note, now=timezone.now(),
-                                content_type=content_type)
+            done += _rate_chunk(chunk, factors, grades, kind=kind, actor=actor, note=note,
+                                now=at or timezone.now(), content_type=content_type)
             last_id = chunk[-1].pk
             if progress is not None:
                 progress.advance(len(chunk), checkpoint={"after_id": last_id})

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 
-from conftest import module_data, settled
+from conftest import drawn_grades, module_data, settled
 from guanxi.core.models import User
 from guanxi.customers.models import Account
 from guanxi.demo import build_demo
@@ -157,6 +157,7 @@ def test_a_second_build_changes_nothing_and_the_draw_is_the_accounts_own(demo: d
     assert (m.Order.objects.count(), m.OrderLine.objects.count(), m.Opportunity.objects.count(),
             m.Payment.objects.count(), m.Lead.objects.count()) == before
     # Drawing an account again (no write) gives the orders it has: same days, same totals.
+    drawn_grades()  # the build drew its orders with these
     world = sales_demo.load_world("S", 20261123, NOW)
     accounts = list(Account.objects.filter(orders__isnull=False).distinct().order_by("pk").values_list(
         "pk", "name", "owner_id", "created_by_id", "created_at", "grade", "lifecycle", "is_distributor", "province",
