@@ -24,7 +24,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--only",
             help="comma-separated groups: " + ", ".join(GROUPS) + " (default: all of them); or import (B6, "
-                 "run alone: it adds --rows accounts to the database)")
+                 "run alone: it adds --rows accounts to the database); or peers (Tryton beside guanxi, on "
+                 "PostgreSQL, run alone)")
         parser.add_argument("--rows", type=int, default=100_000, help="rows of the import case")
 
     def handle(self, *args: Any, size: str, requests: int, write: bool, no_http: bool, **options: Any) -> None:
@@ -41,6 +42,19 @@ class Command(BaseCommand):
                 from bench.suite import write_import_report
 
                 write_import_report(b, size)
+            return
+        if only_arg == "peers":
+            from bench.peer_tryton import percentile, run_peers
+
+            try:
+                peers = run_peers(size, requests, write=write)
+            except RuntimeError as exc:
+                raise CommandError(str(exc)) from exc
+            for c in peers.comparisons:
+                theirs = (f"Tryton p95 {percentile(c.theirs, 95):7.1f} ms" if c.theirs is not None
+                          else "Tryton: no such search")
+                self.stdout.write(f"{c.operation:<36} guanxi p95 {percentile(c.ours, 95):7.1f} ms  {theirs}  "
+                                  f"rows {c.rows[0]} / {c.rows[1]}")
             return
         only: tuple[str, ...] | None = None
         if only_arg:
