@@ -1421,6 +1421,33 @@ def settle_ratings(*, now: datetime, stdout: _Writer | None = None) -> bool:
     return rated > 0
 
 
+POOL_DONE = "demo-pool"  # present once the customer pool's notices are given (value: how many)
+
+
+def settle_pool(*, now: datetime, stdout: _Writer | None = None) -> bool:
+    """Give the notices the customer pool's nightly job would have given by ``now``, unless done.
+
+    The demo's history leaves many accounts idle for longer than their grade allows; a company
+    that has run guanxi has told their owners on earlier nights. Without this the first real night
+    (B7) announces a third of the company at once. Safe to repeat after a stop: an account already
+    announced is not announced again. Returns whether it ran.
+    """
+    from guanxi.core import context
+    from guanxi.core.models import CodeSequence
+    from guanxi.customers.services.pool import pool_return_idle
+
+    if CodeSequence.objects.filter(name=POOL_DONE).exists():
+        return False
+    if stdout is not None:
+        stdout.write("正在发出公海提醒 / giving the customer pool's notices …\n")
+    with context.origin(None, "job"):
+        stats = pool_return_idle(now=now)
+    CodeSequence.objects.create(name=POOL_DONE, value=stats["noticed"])
+    if stdout is not None:
+        stdout.write(f"  {stats['noticed']:,} accounts announced, {stats['returned']:,} returned\n")
+    return True
+
+
 def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | None = None,
                now: datetime | None = None) -> dict[str, Any]:
     """Build the demo company of ``size`` (S, M or L) unless it is already there.
@@ -1452,6 +1479,7 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
             stdout.write(f"正在生成演示数据 / building demo data (size {size}, seed {seed}) …\n")
         with transaction.atomic():
             # Growing a company whose closing rating is done: the rating goes on after its last account.
+            CodeSequence.objects.filter(name=POOL_DONE).delete()  # the new accounts' notices too
             if CodeSequence.objects.filter(name=RATING_DONE).delete()[0]:
                 last = Account.all_objects.order_by("-id").values_list("id", flat=True).first() or 0
                 CodeSequence.objects.update_or_create(name=RATING_MARKER, defaults={"value": last})
@@ -1500,6 +1528,11 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
     if settle_ratings(now=now, stdout=stdout):
         created = True
     rating_seconds = time.perf_counter() - rating_started
+    # And the customer pool's notices of the nights before: owners were told which idle accounts go back.
+    pool_started = time.perf_counter()
+    if settle_pool(now=now, stdout=stdout):
+        created = True
+    pool_seconds = time.perf_counter() - pool_started
     return {
         "size": size,
         "created": created,
@@ -1515,4 +1548,5 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
         "sales_seconds": round(sales_seconds, 2),
         "service_seconds": round(service_seconds, 2),
         "rating_seconds": round(rating_seconds, 2),
+        "pool_seconds": round(pool_seconds, 2),
     }

@@ -21,6 +21,7 @@ from guanxi.core.validators import is_mobile, is_valid_credit_code
 from guanxi.customers.models import Account
 from guanxi.demo import (
     DEMO_PASSWORD,
+    POOL_DONE,
     RATING_DONE,
     RATING_MARKER,
     SIZES,
@@ -29,6 +30,7 @@ from guanxi.demo import (
     chinese_number,
     generate_accounts,
     plan_organisation,
+    settle_pool,
     settle_ratings,
 )
 
@@ -263,3 +265,14 @@ def test_a_stopped_closing_rating_resumes_after_its_last_chunk(demo: dict[str, A
     assert not CodeSequence.objects.filter(name=RATING_MARKER).exists()
     assert settle_ratings(now=NOW) is False  # done: a second call rates nothing
     assert not AccountRating.objects.filter(pk__gt=last).exclude(account_id__in=rated).exists()
+
+
+def test_the_demo_ends_with_the_pool_notices_of_the_nights_before(demo: dict[str, Any]) -> None:
+    from guanxi.customers.services.pool import pool_return_idle
+
+    announced = Account.all_objects.filter(pool_notice_at=NOW).count()
+    assert announced > 0
+    assert CodeSequence.objects.get(name=POOL_DONE).value == announced
+    # The next night at the same hour announces nobody again and returns nobody yet.
+    assert pool_return_idle(now=NOW) == {"noticed": 0, "returned": 0}
+    assert settle_pool(now=NOW) is False
