@@ -35,7 +35,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +116,7 @@ def _peer_env(conf: Path) -> dict[str, str]:
 def ensure_database(python: Path, conf: Path, name: str) -> None:
     """The peer's database with ``party`` (and what it needs) activated: made once; a database
     whose set-up did not finish is made again from nothing (it holds no parties yet)."""
+    import psycopg
     from django.db import connection
 
     env = _peer_env(conf)
@@ -124,21 +124,19 @@ def ensure_database(python: Path, conf: Path, name: str) -> None:
         cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
         exists = cursor.fetchone() is not None
     if exists:
-        state = subprocess.run([str(python), "-c", (
-            "import sys, psycopg; c = psycopg.connect(sys.argv[1]).cursor();"
-            "c.execute(\"SELECT to_regclass('ir_module') IS NOT NULL\"); ok = c.fetchone()[0];"
-            "ok and c.execute(\"SELECT state FROM ir_module WHERE name = 'party'\");"
-            "print(ok and (c.fetchone() or [''])[0])"), _dsn(conf, name)], capture_output=True, text=True, env=env,
-            check=True).stdout.strip()
-        if state == "activated":
-            if _extensions(python, conf, name, env):  # added now: Tryton makes its trigram indexes on update
+        with psycopg.connect(_dsn(conf, name)) as peer:
+            state = peer.execute("SELECT to_regclass('ir_module') IS NOT NULL").fetchone()
+            activated = bool(state and state[0]) and peer.execute(
+                "SELECT 1 FROM ir_module WHERE name = 'party' AND state = 'activated'").fetchone() is not None
+        if activated:
+            if _extensions(conf, name):  # added now: Tryton makes its trigram indexes on update
                 subprocess.run([str(python.parent / "trytond-admin"), "-c", str(conf), "-d", name, "-u", "party"],
                                env=env, check=True, stdin=subprocess.DEVNULL)
             return
     with connection.cursor() as cursor:
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
         cursor.execute(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0')
-    _extensions(python, conf, name, env)
+    _extensions(conf, name)
     admin = str(python.parent / "trytond-admin")
     subprocess.run([admin, "-c", str(conf), "-d", name, "--all", "--email", "admin@example.com"], env=env,
                    check=True, stdin=subprocess.DEVNULL)
@@ -146,17 +144,18 @@ def ensure_database(python: Path, conf: Path, name: str) -> None:
                    check=True, stdin=subprocess.DEVNULL)
 
 
-def _extensions(python: Path, conf: Path, name: str, env: dict[str, str]) -> bool:
+def _extensions(conf: Path, name: str) -> bool:
     """pg_trgm and btree_gin in the peer's database, as guanxi has pg_trgm: with them Tryton indexes
     its searched text columns for ``ilike`` (its GIN trigram indexes). Returns whether one was added."""
-    added = subprocess.run([str(python), "-c", (
-        "import sys, psycopg; c = psycopg.connect(sys.argv[1], autocommit=True).cursor(); n = 0\n"
-        "for ext in ('pg_trgm', 'btree_gin'):\n"
-        "    c.execute('SELECT 1 FROM pg_extension WHERE extname = %s', [ext])\n"
-        "    if c.fetchone() is None:\n"
-        "        c.execute('CREATE EXTENSION ' + ext); n += 1\n"
-        "print(n)"), _dsn(conf, name)], capture_output=True, text=True, env=env, check=True).stdout.strip()
-    return added != "0"
+    import psycopg
+
+    added = False
+    with psycopg.connect(_dsn(conf, name), autocommit=True) as peer:
+        for extension in ("pg_trgm", "btree_gin"):
+            if peer.execute("SELECT 1 FROM pg_extension WHERE extname = %s", [extension]).fetchone() is None:
+                peer.execute(f"CREATE EXTENSION {extension}")
+                added = True
+    return added
 
 
 def _dsn(conf: Path, name: str) -> str:
@@ -180,30 +179,16 @@ def export_accounts(path: Path) -> int:
 
 
 def start_peer(python: Path, conf: Path, port: int, database: str) -> subprocess.Popen[bytes]:
+    from bench.suite import wait_for_port
+
     """Tryton's WSGI application under gunicorn, as guanxi's own server runs (2 workers × 4 threads),
     with its database's pool loaded at start (as Tryton's documentation sets it up)."""
     proc = subprocess.Popen(
         [str(python.parent / "gunicorn"), "trytond.application:app", "--bind", f"127.0.0.1:{port}",
          "--workers", "2", "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"],
         env={**_peer_env(conf), "TRYTOND_DATABASE_NAMES": database}, cwd=str(PEER_DIR))
-    _wait_for(port, proc, "Tryton")
+    wait_for_port(port, proc, "Tryton")
     return proc
-
-
-def _wait_for(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    import socket
-
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} stopped at start (exit {proc.returncode})")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError(f"{what} did not start")
 
 
 # --- The questions ----------------------------------------------------------------------------------
@@ -244,7 +229,7 @@ def list_fields(port: int, database: str, headers: dict[str, str]) -> list[str]:
 
 
 def compare(report: PeerReport, port_ours: int, port_theirs: int, database: str, token: str) -> None:
-    from bench.suite import time_http
+    from bench.suite import percentile, time_http
     from guanxi.customers.models import Account
 
     ours = {"Host": "127.0.0.1", "Accept-Language": "zh-hans", "Authorization": f"Bearer {token}"}
@@ -296,12 +281,6 @@ def compare(report: PeerReport, port_ours: int, port_theirs: int, database: str,
               file=sys.stderr, flush=True)
 
 
-def percentile(values: list[float], pct: float) -> float:
-    from bench.suite import percentile as pick
-
-    return pick(values, pct)
-
-
 def run_peers(size: str, n: int, *, write: bool) -> PeerReport:
     from django.db import connection
 
@@ -350,6 +329,8 @@ def run_peers(size: str, n: int, *, write: bool) -> PeerReport:
 
 
 def render(report: PeerReport) -> list[str]:
+    from bench.suite import percentile
+
     mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     lb, la = report.load_before, report.load_after
     load = report.load

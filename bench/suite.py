@@ -299,15 +299,23 @@ def start_gunicorn(port: int) -> subprocess.Popen[bytes]:
          "--workers", "2", "--worker-class", "gthread", "--threads", "4", "--log-level", "warning"],
         env=env,
     )
-    deadline = time.time() + 60
+    wait_for_port(port, proc, "gunicorn", seconds=60)
+    return proc
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, *, seconds: float = 120) -> None:
+    """Until ``proc`` answers on 127.0.0.1:``port``; it is killed if it does not in time."""
+    deadline = time.time() + seconds
     while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} stopped at start (exit {proc.returncode})")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return proc
+                return
         except OSError:
             time.sleep(0.3)
     proc.kill()
-    raise RuntimeError("gunicorn did not start")
+    raise RuntimeError(f"{what} did not start")
 
 
 def run(size: str, n: int, write: bool, http_too: bool = True, only: tuple[str, ...] | None = None,

@@ -44,7 +44,8 @@ class Command(BaseCommand):
                 write_import_report(b, size)
             return
         if only_arg == "peers":
-            from bench.peer_tryton import percentile, run_peers
+            from bench.peer_tryton import run_peers
+            from bench.suite import percentile
 
             try:
                 peers = run_peers(size, requests, write=write)
