@@ -1448,6 +1448,41 @@ def settle_pool(*, now: datetime, stdout: _Writer | None = None) -> bool:
     return True
 
 
+JOBS_DONE = "demo-jobs"  # present once the frequent jobs have caught up with the history
+
+
+def settle_jobs(*, now: datetime, stdout: _Writer | None = None) -> bool:
+    """Do what the frequent jobs (every minute to hourly) would have done by ``now``, unless done.
+
+    A company that has run guanxi was told of its overdue follow-ups and instalments as they
+    fell due, its sent quotes expired when their validity passed and its cases' SLA timers were
+    swept every minute; the drawn history has done none of it. Without this the first real night
+    (B7) would do months of that work at once. Each job marks what it did, so a repeat after a
+    stop does nothing twice. Returns whether it ran.
+    """
+    from guanxi.activities.services.desk import followup_notify_overdue
+    from guanxi.core import context
+    from guanxi.core.models import CodeSequence
+    from guanxi.sales.services.payments import receivables_notify
+    from guanxi.sales.services.quotes import quotes_expire
+    from guanxi.service.services.sla import sweep
+
+    if CodeSequence.objects.filter(name=JOBS_DONE).exists():
+        return False
+    if stdout is not None:
+        stdout.write("正在补上定时任务 / catching the frequent jobs up …\n")
+    with context.origin(None, "job"):
+        told = followup_notify_overdue(now=now)
+        expired = quotes_expire(today=timezone.localtime(now).date())
+        receivables = receivables_notify(now=now)
+        swept = sweep(now)
+    CodeSequence.objects.create(name=JOBS_DONE, value=1)
+    if stdout is not None:
+        stdout.write(f"  {told:,} overdue follow-ups told, {expired:,} quotes expired, "
+                     f"{sum(receivables.values()):,} receivables told, {sum(swept.values()):,} SLA events\n")
+    return True
+
+
 def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | None = None,
                now: datetime | None = None) -> dict[str, Any]:
     """Build the demo company of ``size`` (S, M or L) unless it is already there.
@@ -1480,6 +1515,7 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
         with transaction.atomic():
             # Growing a company whose closing rating is done: the rating goes on after its last account.
             CodeSequence.objects.filter(name=POOL_DONE).delete()  # the new accounts' notices too
+            CodeSequence.objects.filter(name=JOBS_DONE).delete()  # and their history's jobs
             if CodeSequence.objects.filter(name=RATING_DONE).delete()[0]:
                 last = Account.all_objects.order_by("-id").values_list("id", flat=True).first() or 0
                 CodeSequence.objects.update_or_create(name=RATING_MARKER, defaults={"value": last})
@@ -1533,6 +1569,11 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
     if settle_pool(now=now, stdout=stdout):
         created = True
     pool_seconds = time.perf_counter() - pool_started
+    # And the frequent jobs' work of the days before (overdue notices, expired quotes, SLA timers).
+    jobs_started = time.perf_counter()
+    if settle_jobs(now=now, stdout=stdout):
+        created = True
+    jobs_seconds = time.perf_counter() - jobs_started
     return {
         "size": size,
         "created": created,
@@ -1549,4 +1590,5 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
         "service_seconds": round(service_seconds, 2),
         "rating_seconds": round(rating_seconds, 2),
         "pool_seconds": round(pool_seconds, 2),
+        "jobs_seconds": round(jobs_seconds, 2),
     }

@@ -21,6 +21,7 @@ from guanxi.core.validators import is_mobile, is_valid_credit_code
 from guanxi.customers.models import Account
 from guanxi.demo import (
     DEMO_PASSWORD,
+    JOBS_DONE,
     POOL_DONE,
     RATING_DONE,
     RATING_MARKER,
@@ -30,6 +31,7 @@ from guanxi.demo import (
     chinese_number,
     generate_accounts,
     plan_organisation,
+    settle_jobs,
     settle_pool,
     settle_ratings,
 )
@@ -276,3 +278,25 @@ def test_the_demo_ends_with_the_pool_notices_of_the_nights_before(demo: dict[str
     # The next night at the same hour announces nobody again and returns nobody yet.
     assert pool_return_idle(now=NOW) == {"noticed": 0, "returned": 0}
     assert settle_pool(now=NOW) is False
+
+
+def test_the_demo_ends_with_the_frequent_jobs_caught_up(demo: dict[str, Any]) -> None:
+    from guanxi.activities.models import FollowUp
+    from guanxi.activities.services.desk import followup_notify_overdue
+    from guanxi.sales.models import Quote
+    from guanxi.sales.services.payments import receivables_notify
+    from guanxi.sales.services.quotes import quotes_expire
+    from guanxi.service.services.sla import sweep
+
+    assert demo["jobs_seconds"] >= 0
+    assert CodeSequence.objects.filter(name=JOBS_DONE).exists()
+    # What the jobs did is there: overdue follow-ups told, quotes past their validity expired.
+    assert FollowUp.objects.filter(overdue_notified_at=NOW).exists()
+    assert Quote.objects.filter(state=Quote.State.EXPIRED).exists()
+    assert not Quote.objects.filter(state=Quote.State.SENT, valid_until__lt=NOW.date()).exists()
+    # So the next run at the same time finds nothing left to do (B7 measures a normal night).
+    assert followup_notify_overdue(now=NOW) == 0
+    assert quotes_expire(today=NOW.date()) == 0
+    assert set(receivables_notify(now=NOW).values()) == {0}
+    assert set(sweep(NOW).values()) == {0}
+    assert settle_jobs(now=NOW) is False

@@ -129,7 +129,10 @@ def test_owners_departments_and_times_are_consistent(demo: dict[str, Any]) -> No
     # Every story starts with its receipt and ends before the history does.
     first = CaseEvent.objects.filter(type="received").values("case_id").annotate(n=Count("id"))
     assert {row["n"] for row in first} == {1} and len(first) == len(cases)
-    assert not CaseEvent.objects.filter(at__gte=end).exists()
+    # After it only the SLA sweep the demo ends with (guanxi.demo.settle_jobs), at "now".
+    late = CaseEvent.objects.filter(at__gte=end)
+    assert set(late.values_list("type", "at").distinct()) <= {(kind, NOW) for kind in ("warned", "breached",
+                                                                                        "escalated")}
     assert not CaseEvent.objects.filter(at__lt=F("case__received_at")).exists()
     # Hand-overs: an accepted one made its recipient the owner; at most one offer is open.
     for handover in Handover.objects.filter(state="accepted").select_related("case"):

@@ -25,7 +25,9 @@ class Command(BaseCommand):
             f"size {summary['size']}: {summary['departments']:,} departments 部门, "
             f"{summary['users']:,} users 用户, {summary['accounts']:,} accounts 客户, {summary['contacts']:,} contacts 联系人 "
             f"({summary['seconds']} s: accounts and history {summary['accounts_seconds'] + summary['activities_seconds']:.0f} s, "
-            f"sales {summary['sales_seconds']:.0f} s, service and surveys {summary['service_seconds']:.0f} s)"
+            f"sales {summary['sales_seconds']:.0f} s, service and surveys {summary['service_seconds']:.0f} s, "
+            f"closing rating {summary['rating_seconds']:.0f} s, pool notices {summary['pool_seconds']:.0f} s, "
+            f"frequent jobs {summary['jobs_seconds']:.0f} s)"
         )
         if summary["created"]:
             self.stdout.write(self.style.SUCCESS(f"演示数据已就绪 / demo data ready: {figures}"))
