@@ -23,6 +23,7 @@ import itertools
 import random
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from decimal import Decimal
@@ -37,6 +38,7 @@ from guanxi.core.demo_load import (
     analyze,
     bulk_load,
     bulk_session,
+    bulk_update,
     db_time,
     next_ids,
     reset_sequences,
@@ -1493,7 +1495,7 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
     """
     from guanxi.activities.models import FollowUp, Interaction
     from guanxi.core.models import CodeSequence, Department, User
-    from guanxi.customers.models import Account, Contact
+    from guanxi.customers.models import Account, AccountRating, Contact
 
     started = time.perf_counter()
     size = size.upper()
@@ -1559,16 +1561,20 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
     # A build stopped while it built the indexes of a finished load has left some in the ledger.
     restore_indexes()
     # Last, the month's scheduled rating, so the grades shown are the ones the rules give and the
-    # first real night (B7) re-rates a company in its normal state, not a freshly drawn one.
-    rating_started = time.perf_counter()
-    if settle_ratings(now=now, stdout=stdout):
-        created = True
-    rating_seconds = time.perf_counter() - rating_started
-    # And the customer pool's notices of the nights before: owners were told which idle accounts go back.
-    pool_started = time.perf_counter()
-    if settle_pool(now=now, stdout=stdout):
-        created = True
-    pool_seconds = time.perf_counter() - pool_started
+    # first real night (B7) re-rates a company in its normal state, not a freshly drawn one; and
+    # the customer pool's notices of the nights before: owners were told which idle accounts go
+    # back. Both rewrite most account rows, so they run without the accounts' secondary indexes.
+    unsettled = not CodeSequence.objects.filter(name=RATING_DONE).exists() or \
+        not CodeSequence.objects.filter(name=POOL_DONE).exists()
+    with bulk_update(Account, AccountRating) if unsettled else nullcontext():
+        rating_started = time.perf_counter()
+        if settle_ratings(now=now, stdout=stdout):
+            created = True
+        rating_seconds = time.perf_counter() - rating_started
+        pool_started = time.perf_counter()
+        if settle_pool(now=now, stdout=stdout):
+            created = True
+        pool_seconds = time.perf_counter() - pool_started
     # And the frequent jobs' work of the days before (overdue notices, expired quotes, SLA timers).
     jobs_started = time.perf_counter()
     if settle_jobs(now=now, stdout=stdout):

@@ -71,8 +71,8 @@ def demo(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, Any
         deferred: list[str] = []
         real = demo_load.defer_indexes
 
-        def recording(tables: Any) -> list[str]:
-            names = real(tables)
+        def recording(tables: Any, **options: Any) -> list[str]:
+            names = real(tables, **options)
             deferred.extend(names)
             return names
 

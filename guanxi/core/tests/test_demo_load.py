@@ -150,3 +150,23 @@ def test_only_empty_tables_lose_their_indexes_and_keys_always_stay(db: None, acc
     assert demo_load.deferred_tables() == {"customers_contact"}
     assert demo_load.restore_indexes() == len(dropped)
     assert not ledger_exists()
+
+
+def test_a_bulk_update_goes_without_the_indexes_of_a_filled_table_and_ends_with_them(
+        db: None, account_factory: Any, org: Any) -> None:
+    from guanxi.customers.models import Account
+
+    account = account_factory(org.salesperson)
+    before = index_definitions()
+    with demo_load.bulk_update(Account):
+        if demo_load.postgres():
+            missing = {name for name, _definition in before - index_definitions()}
+            assert {"customers_account_search_trgm", "customers_a_grade_959eab_idx"} <= missing
+            assert "customers_account_pkey" not in missing  # what the rows are read and found by stays
+            assert demo_load.deferred_tables() == {"customers_account"}
+        else:
+            assert index_definitions() == before  # SQLite keeps its indexes
+        Account.all_objects.filter(pk=account.pk).update(grade="A")
+    assert index_definitions() == before
+    assert not demo_load.deferred_tables()
+    assert Account.all_objects.get(pk=account.pk).grade == "A"
