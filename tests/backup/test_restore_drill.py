@@ -220,13 +220,7 @@ def _postgres_database(url: str) -> Iterator[dict[str, Any]]:
                "make_older": make_older}
 
 
-def _backends() -> list[str]:
-    # The PostgreSQL suite runs the PostgreSQL drill; the SQLite suite (run beside it in CI)
-    # the SQLite one: each once, to keep CI short.
-    return ["postgresql"] if migrated.is_postgres(os.environ.get("DATABASE_URL", "")) else ["sqlite"]
-
-
-@pytest.fixture(params=_backends())
+@pytest.fixture(params=migrated.backends())  # the run's own database, as in CI
 def database(request: Any, tmp_path: Path) -> Iterator[dict[str, Any]]:
     if request.param == "sqlite":
         yield from _sqlite_database(tmp_path)

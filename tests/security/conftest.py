@@ -69,30 +69,23 @@ def fingerprint() -> tuple[str, int]:
     ]
     others = [Notification.objects, AuditEvent.objects, ChangeRequest.objects, Job.objects, AccessGrant.objects,
               User.objects, Department.all_objects, Outbox.objects]
+    tables = [manager.model._meta for manager in (*customer_file, *activity_file, *sales_file, *service_file,
+                                                  *others)]
+    # One round trip: each whole table (soft-deleted rows too) digested by the database, in a
+    # stable row order. Sixty-odd queries a call (or, on SQLite, every row made a dict in
+    # Python) made the matrices' denied cells, which call this twice each, the slowest part of CI.
+    qn = connection.ops.quote_name
     if connection.vendor == "postgresql":
-        # One round trip: each whole table (soft-deleted rows too) digested by the server, in a
-        # stable row order. Sixty-odd queries a call made the matrices' denied cells, which
-        # call this twice each, the slowest part of CI on PostgreSQL.
-        tables = [manager.model._meta.db_table for manager in (*customer_file, *activity_file, *sales_file, *service_file,
-                                                                    *others)]
-        digest = "SELECT {n} AS n, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS h FROM \"{table}\" x"
-        sql = " UNION ALL ".join(digest.format(n=n, table=table) for n, table in enumerate(tables))
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT n, h FROM ({sql}) digests ORDER BY n")  # noqa: S608
-            digests = cursor.fetchall()
-        return hashlib.sha256(repr(digests).encode()).hexdigest(), len(HUEY)
-    rows = (
-        [list(manager.order_by("pk").values()) for manager in customer_file],
-        [list(manager.order_by("pk").values()) for manager in activity_file],
-        [list(manager.order_by("pk").values()) for manager in sales_file],
-        [list(manager.order_by("pk").values()) for manager in service_file],
-        list(Notification.objects.order_by("pk").values()),
-        list(AuditEvent.objects.order_by("pk").values()),
-        list(ChangeRequest.objects.order_by("pk").values()),
-        list(Job.objects.order_by("pk").values()),
-        list(AccessGrant.objects.order_by("pk").values()),
-        list(User.objects.order_by("pk").values()),
-        list(Department.all_objects.order_by("pk").values()),
-        list(Outbox.objects.order_by("pk").values()),
-    )
-    return hashlib.sha256(repr(rows).encode()).hexdigest(), len(HUEY)
+        digest = "SELECT {n} AS n, md5(coalesce(string_agg(x::text, '|' ORDER BY x::text), '')) AS h FROM {table} x"
+        parts = [digest.format(n=n, table=qn(meta.db_table)) for n, meta in enumerate(tables)]
+    else:
+        # SQLite has no row-to-text: each row is its columns' quote()d values, in primary-key order.
+        parts = []
+        for n, meta in enumerate(tables):
+            row = " || ',' || ".join(f"quote({qn(field.column)})" for field in meta.concrete_fields)
+            parts.append(f"SELECT {n} AS n, (SELECT group_concat(r, char(30)) FROM (SELECT {row} AS r "  # noqa: S608
+                         f"FROM {qn(meta.db_table)} ORDER BY {qn(meta.pk.column)})) AS h")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT n, h FROM ({' UNION ALL '.join(parts)}) digests ORDER BY n")  # noqa: S608
+        digests = cursor.fetchall()
+    return hashlib.sha256(repr(digests).encode()).hexdigest(), len(HUEY)

@@ -313,9 +313,9 @@ def test_hidden_records_answer_like_missing_ones_on_every_html_route(persona: st
         if child != MISSING_ID:  # the hidden part under one's own record
             attempts.append((route, name, _html_path(route, mine[kind].pk, own, child),
                              _html_path(route, mine[kind].pk, own, MISSING_ID)))
+    before = fingerprint()  # unchanged while every call leaves everything as it was
     for _route, name, path, missing in attempts:
         for method in ("get", "post"):
-            before = fingerprint()
             response = getattr(client, method)(path)
             assert response.status_code in {403, 404, 405}, f"{method.upper()} {path} ({name}): {response.status_code}"
             if response.status_code == 404:
@@ -336,11 +336,11 @@ def test_hidden_records_answer_like_missing_ones_on_every_api_route(persona: str
         if child != MISSING_ID:  # the hidden part under one's own record
             attempts.append((method, path, _api_path(path, mine[kind].pk, child),
                              _api_path(path, mine[kind].pk, MISSING_ID)))
+    before = fingerprint()  # unchanged while every call leaves everything as it was
     for method, path, url, missing_url in attempts:
         kind = _kind(path, API_KINDS)
         assert kind is not None
         call = getattr(client, method.lower())
-        before = fingerprint()
         response = call(url)
         # 422 only where the body is checked before the record is fetched: still no record data.
         assert response.status_code in {403, 404, 422}, f"{method} {url}: {response.status_code} {response.content[:200]!r}"
