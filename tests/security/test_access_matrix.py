@@ -39,6 +39,7 @@ from django.db import transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from conftest import settled
 from guanxi.core.models import AccessGrant, ApprovalPolicy, ChangeRequest, Department, Job, User
 from guanxi.core.services import grants as grant_services
 from guanxi.core.services import records
@@ -315,7 +316,7 @@ def world(django_db_setup: Any, django_db_blocker: Any) -> Iterator[World]:
             w = World(org)
             w.account_ids, w.tags = make_accounts(org, _plain(conftest.account_factory)(None))
             sign_in_personas(org, w)
-            yield w
+            yield settled(w)
         finally:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)

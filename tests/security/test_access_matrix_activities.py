@@ -50,6 +50,7 @@ from django.db import transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from conftest import settled
 from guanxi.activities import services as activity_services
 from guanxi.activities.models import CostChange, FollowUp, Interaction, Phase, Project
 from guanxi.activities.services import projects as project_services
@@ -389,7 +390,7 @@ def world(django_db_setup: Any, django_db_blocker: Any) -> Iterator[World]:
                 elif state == "acctbin":
                     records.record_delete(actor=org.manager, obj=account)
             sign_in(org, w)
-            yield w
+            yield settled(w)
         finally:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)

@@ -18,6 +18,7 @@ import pytest
 from django.db import transaction
 from django.test import Client, override_settings
 
+from conftest import settled
 from guanxi.core.services import records
 from guanxi.customers.models import Account, Contact
 from tests.security.test_access_matrix import (
@@ -78,7 +79,7 @@ def world(django_db_setup: Any, django_db_blocker: Any) -> Iterator[World]:
                 elif state == "approved":
                     records.record_approve(actor=org.manager, obj=account)
             sign_in_personas(org, w)
-            yield w
+            yield settled(w)
         finally:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)

@@ -59,6 +59,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from conftest import settled
 from guanxi.core.models import Job, Role, User
 from guanxi.core.services import records
 from guanxi.customers.models import Account
@@ -465,7 +466,7 @@ def world(django_db_setup: Any, django_db_blocker: Any) -> Iterator[World]:
             del w.ids["lead"]["acctbin"]
             w.ids["lead"]["unassigned"] = _lead(None, f"线索{w.tag}unassigned公司").pk
             sign_in(org, w)
-            yield w
+            yield settled(w)
         finally:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)

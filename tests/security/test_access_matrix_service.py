@@ -50,6 +50,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from conftest import settled
 from guanxi.core.models import User
 from guanxi.core.services import grants as grant_services
 from guanxi.core.services import records
@@ -613,7 +614,7 @@ def world(django_db_setup: Any, django_db_blocker: Any) -> Iterator[World]:
             org = _plain(conftest.org)(None)
             w = build(org, _plain(conftest.account_factory)(None))
             sign_in(org, w)
-            yield w
+            yield settled(w)
         finally:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)
