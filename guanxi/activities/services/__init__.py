@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -387,10 +387,13 @@ def cadence_fill(*, batch: int = 2000, today: dt.date | None = None) -> int:
     if not rules:
         return 0
     planned = 0
-    open_accounts = FollowUp.objects.filter(state=FollowUp.State.OPEN).values("account_id")
+    # NOT EXISTS, probing (account, state) per account: a NOT IN of every open follow-up is a hash
+    # only while they fit in the server's work memory; at L (a million open) PostgreSQL rescanned
+    # them for each account, and the job ran for hours.
+    has_open = FollowUp.objects.filter(account_id=OuterRef("pk"), state=FollowUp.State.OPEN)
     last_id = 0
     while True:
-        rows = list(Account.objects.filter(owner__isnull=False, pk__gt=last_id).exclude(pk__in=open_accounts)
+        rows = list(Account.objects.filter(owner__isnull=False, pk__gt=last_id).exclude(Exists(has_open))
                     .order_by("pk").values("pk", "grade", "urgency", "owner_id", "last_activity_at", "created_at")[:batch])
         if not rows:
             return planned
