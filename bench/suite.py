@@ -355,8 +355,8 @@ def run_report(size: str, n: int, *, write: bool, http_too: bool = True, only: t
         report.summary = build_demo(size)
     else:
         report.summary = demo_counts()
-        report.notes.append("Measured on the database as it was (`--no-build`): the demo build was not completed "
-                            "first; see the counts above.")
+        report.notes.append("Measured on the database as it was (`--no-build`): the bench did not check or "
+                            "complete the demo build first; see the counts above.")
     report.build_seconds = time.perf_counter() - started
 
     tokens: dict[str, str] = {}
