@@ -38,7 +38,6 @@ from guanxi.core.demo_load import (
     analyze,
     bulk_load,
     bulk_session,
-    bulk_update,
     db_time,
     next_ids,
     reset_sequences,
@@ -1566,7 +1565,7 @@ def build_demo(size: str = "S", *, seed: int = DEFAULT_SEED, stdout: _Writer | N
     # back. Both rewrite most account rows, so they run without the accounts' secondary indexes.
     unsettled = not CodeSequence.objects.filter(name=RATING_DONE).exists() or \
         not CodeSequence.objects.filter(name=POOL_DONE).exists()
-    with bulk_update(Account, AccountRating) if unsettled else nullcontext():
+    with bulk_load(Account, AccountRating, filled=True) if unsettled else nullcontext():
         rating_started = time.perf_counter()
         if settle_ratings(now=now, stdout=stdout):
             created = True

@@ -185,7 +185,8 @@ def defer_indexes(tables: Iterable[str], *, filled: bool = False) -> list[str]:
     with transaction.atomic(), connection.cursor() as cursor:
         empty = []
         for table in tables:
-            cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {qn(table)})")  # noqa: S608 (our own names)
+            if not filled:
+                cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {qn(table)})")  # noqa: S608 (our own names)
             if filled or cursor.fetchone()[0]:
                 empty.append(table)
         dropped = droppable(empty)
@@ -255,9 +256,15 @@ def tables_of(*models: Any) -> list[str]:
 
 
 @contextmanager
-def bulk_load(*models: Any) -> Iterator[None]:
-    """Load ``models`` without their secondary indexes and foreign keys when they start empty;
-    make them again after the load.
+def bulk_load(*models: Any, filled: bool = False) -> Iterator[None]:
+    """Load ``models`` without their secondary indexes and foreign keys when they start empty
+    (or, with ``filled``, even when they hold rows); make them again after the load.
+
+    ``filled`` is for rewriting most rows of a full table, as the demo's closing rating and pool
+    notices do to every account: each updated row gets a new entry in every index of its table
+    (grade and notice date are indexed, so no update stays on its page), where one CREATE INDEX
+    afterwards sorts the table once. The rows read meanwhile are read by primary key or in one
+    pass over the table.
 
     What an earlier load left in the ledger is made first (the reads of this load want those
     indexes), what ``models`` left stays deferred: a resumed load goes on as fast as it started.
@@ -266,23 +273,7 @@ def bulk_load(*models: Any) -> Iterator[None]:
     tables = tables_of(*models)
     if postgres():
         restore_indexes(keep=tables)
-        defer_indexes(tables)
+        defer_indexes(tables, filled=filled)
     yield
     restore_indexes(tables)
 
-
-@contextmanager
-def bulk_update(*models: Any) -> Iterator[None]:
-    """Rewrite most rows of ``models`` without their secondary indexes and foreign keys, and make
-    them again after: the closing steps of the demo (its rating, the pool's notices) update nearly
-    every account of a full table. An updated row gets a new entry in each index of its table
-    (the grade and the notice date are indexed, so no update stays on its page), and one
-    CREATE INDEX afterwards sorts the table once. Stopped halfway, the ledger keeps what is
-    missing, like :func:`bulk_load`'s. The rows read meanwhile are read by primary key or in
-    one pass over the table."""
-    tables = tables_of(*models)
-    if postgres():
-        restore_indexes(keep=tables)
-        defer_indexes(tables, filled=True)
-    yield
-    restore_indexes(tables)

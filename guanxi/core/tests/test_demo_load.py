@@ -158,7 +158,7 @@ def test_a_bulk_update_goes_without_the_indexes_of_a_filled_table_and_ends_with_
 
     account = account_factory(org.salesperson)
     before = index_definitions()
-    with demo_load.bulk_update(Account):
+    with demo_load.bulk_load(Account, filled=True):
         if demo_load.postgres():
             missing = {name for name, _definition in before - index_definitions()}
             assert {"customers_account_search_trgm", "customers_a_grade_959eab_idx"} <= missing
