@@ -98,52 +98,65 @@ def _fast_hashing(settings: Any) -> None:
 
 @pytest.fixture
 def org(db: Any) -> Any:
-    """A small company: HQ with East sales (a team of two), South sales, service, marketing."""
+    """A small company: HQ with East sales (a team of two), South sales, service, marketing.
+
+    Built in bulk, in ten queries, in the order a one-by-one build takes (that took seventy: 25 ms
+    a test on SQLite, 56 ms on PostgreSQL, and some 1,300 tests ask for it). The rows are what
+    ``Department.objects.create`` and ``User.objects.create_user`` make: tests/test_fixtures.py
+    compares them."""
+    from django.contrib.auth.hashers import make_password
+
     from guanxi.core.models import Department, Role, Team, User
 
-    def dept(name: str, parent: Department | None = None) -> Department:
-        d = Department.objects.create(name=name, parent=parent)
-        d.path = (parent.path if parent else "/") + f"{d.pk}/"
-        d.save(update_fields=["path"])
-        return d
+    def level(*rows: tuple[str, Department | None]) -> list[Department]:
+        made = Department.objects.bulk_create([Department(name=name, parent=parent) for name, parent in rows])
+        for d in made:
+            d.path = (d.parent.path if d.parent else "/") + f"{d.pk}/"
+        return made
 
-    hq = dept("总公司")
-    east = dept("华东销售部", hq)
-    east_sub = dept("上海办事处", east)
-    south = dept("华南销售部", hq)
-    service_dept = dept("客户服务部", hq)
-    marketing_dept = dept("市场部", hq)
+    (hq,) = level(("总公司", None))
+    (east,) = level(("华东销售部", hq))
+    east_sub, south, service_dept, marketing_dept = level(("上海办事处", east), ("华南销售部", hq), ("客户服务部", hq),
+                                                          ("市场部", hq))
+    Department.objects.bulk_update([hq, east, south, service_dept, marketing_dept, east_sub], ["path"])
 
-    def person(username: str, department: Department, *roles: str, name: str = "") -> User:
-        user = User.objects.create_user(username=username, password=PASSWORD, name=name or username,
-                                        department=department)
-        user.roles.set([Role.objects.get(code=r) for r in roles])
-        return user
+    people = [  # attribute, username, department, role, name
+        ("salesperson", "sales", east, "salesperson", "王伟"),
+        ("teammate", "sales2", east, "salesperson", "李娜"),
+        ("sub_sales", "sales3", east_sub, "salesperson", "张敏"),
+        ("manager", "manager", east, "sales_manager", "刘洋"),
+        ("gm", "gm", hq, "general_manager", "陈总"),
+        ("service", "service", service_dept, "service_agent", "赵静"),
+        ("marketing", "marketing", marketing_dept, "marketing", "孙丽"),
+        ("outsider", "outsider", south, "salesperson", "周杰"),
+        ("south_manager", "manager_s", south, "sales_manager", "吴刚"),
+        ("admin", "admin", hq, "admin", "管理员"),
+        # The service desk: a manager over the department, a team leader and two agents in the team.
+        ("service_manager", "service_mgr", service_dept, "service_manager", "黄蓉"),
+        ("service2", "service2", service_dept, "service_agent", "郑爽"),
+        ("service_lead", "service_lead", service_dept, "service_agent", "钱峰"),
+    ]
+    roles = {role.code: role for role in Role.objects.filter(code__in={p[3] for p in people})}
+    password = make_password(PASSWORD)
+    users = User.objects.bulk_create([User(username=User.normalize_username(username), password=password, name=name,
+                                           department=department) for _attr, username, department, _role, name in people])
+    User.roles.through.objects.bulk_create([User.roles.through(user=user, role=roles[person[3]])
+                                            for user, person in zip(users, people, strict=True)])
 
     class Org:
         pass
 
     o = Org()
     o.hq, o.east, o.east_sub, o.south = hq, east, east_sub, south
-    o.salesperson = person("sales", east, "salesperson", name="王伟")
-    o.teammate = person("sales2", east, "salesperson", name="李娜")
-    o.sub_sales = person("sales3", east_sub, "salesperson", name="张敏")
-    o.manager = person("manager", east, "sales_manager", name="刘洋")
-    o.gm = person("gm", hq, "general_manager", name="陈总")
-    o.service = person("service", service_dept, "service_agent", name="赵静")
-    o.marketing = person("marketing", marketing_dept, "marketing", name="孙丽")
-    o.outsider = person("outsider", south, "salesperson", name="周杰")
-    o.south_manager = person("manager_s", south, "sales_manager", name="吴刚")
-    o.admin = person("admin", hq, "admin", name="管理员")
-    o.team = Team.objects.create(name="华东一组", department=east)
-    o.team.members.set([o.salesperson, o.teammate])
-    # The service desk: a manager over the department, a team leader and two agents in the team.
     o.service_dept = service_dept
-    o.service_manager = person("service_mgr", service_dept, "service_manager", name="黄蓉")
-    o.service2 = person("service2", service_dept, "service_agent", name="郑爽")
-    o.service_lead = person("service_lead", service_dept, "service_agent", name="钱峰")
-    o.service_team = Team.objects.create(name="客服一组", department=service_dept, leader=o.service_lead)
-    o.service_team.members.set([o.service, o.service2])
+    for user, person in zip(users, people, strict=True):
+        setattr(o, person[0], user)
+    o.team, o.service_team = Team.objects.bulk_create([
+        Team(name="华东一组", department=east), Team(name="客服一组", department=service_dept, leader=o.service_lead)])
+    Team.members.through.objects.bulk_create([
+        Team.members.through(team=team, user=user)
+        for team, user in ((o.team, o.salesperson), (o.team, o.teammate),
+                           (o.service_team, o.service), (o.service_team, o.service2))])
     return o
 
 
