@@ -100,7 +100,7 @@ def _fast_hashing(settings: Any) -> None:
 def org(db: Any) -> Any:
     """A small company: HQ with East sales (a team of two), South sales, service, marketing.
 
-    Built in bulk, in ten queries, in the order a one-by-one build takes (that took seventy: 25 ms
+    Built in bulk, in nine queries, in the order a one-by-one build takes (that took seventy: 25 ms
     a test on SQLite, 56 ms on PostgreSQL, and some 1,300 tests ask for it). The rows are what
     ``Department.objects.create`` and ``User.objects.create_user`` make: tests/test_fixtures.py
     compares them."""
